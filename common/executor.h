@@ -1,0 +1,55 @@
+// Where blocking work runs: a fixed pool in production, inline in tests.
+#ifndef VIDEOTASK_COMMON_EXECUTOR_H_
+#define VIDEOTASK_COMMON_EXECUTOR_H_
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace videotask {
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Runs `fn` at some point; never blocks on the work itself.
+  virtual void Schedule(std::function<void()> fn) = 0;
+};
+
+// A fixed number of threads draining one FIFO queue. The destructor runs
+// what is queued, then joins.
+class ThreadPool final : public Executor {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool() override;
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  void Schedule(std::function<void()> fn) override ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Work() ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+// Runs work on the caller's thread, queued so that work scheduled from work
+// runs after it (no unbounded recursion). For deterministic tests.
+class InlineExecutor final : public Executor {
+ public:
+  void Schedule(std::function<void()> fn) override;
+
+ private:
+  std::deque<std::function<void()>> queue_;
+  bool running_ = false;
+};
+
+}  // namespace videotask
+
+#endif  // VIDEOTASK_COMMON_EXECUTOR_H_

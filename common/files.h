@@ -1,0 +1,32 @@
+// Durable file helpers (POSIX).
+#ifndef VIDEOTASK_COMMON_FILES_H_
+#define VIDEOTASK_COMMON_FILES_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace videotask {
+
+// Creates `path` and its parents (mode 0755); OK when it exists.
+absl::Status MakeDirs(const std::string& path);
+
+// fsyncs a directory so a rename or create in it is durable.
+absl::Status SyncDir(const std::string& dir);
+
+// Writes `data` to a temp file beside `path`, fsyncs it, renames it over
+// `path` and fsyncs the directory.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data);
+
+// Reads a whole regular file; OUT_OF_RANGE when it is larger than
+// `max_bytes`.
+absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t max_bytes);
+
+// Status for a failed system call: maps errno to a code, adds context.
+absl::Status ErrnoStatus(int err, absl::string_view what);
+
+}  // namespace videotask
+
+#endif  // VIDEOTASK_COMMON_FILES_H_

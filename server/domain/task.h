@@ -1,0 +1,106 @@
+// The domain model of a task, shared by the store, the engine and the API
+// mapping. Plain structs: no proto, no gRPC.
+#ifndef VIDEOTASK_SERVER_DOMAIN_TASK_H_
+#define VIDEOTASK_SERVER_DOMAIN_TASK_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace videotask {
+
+// Numbers match the proto enum and the SQL CHECK constraint.
+enum class TaskState : int {
+  kQueued = 1,
+  kSubmitting = 2,
+  kRunning = 3,
+  kDownloading = 4,
+  kSucceeded = 5,
+  kFailed = 6,
+  kCancelled = 7,
+};
+
+bool IsTerminal(TaskState state);
+// "QUEUED", "SUBMITTING", ...
+absl::string_view TaskStateName(TaskState state);
+// Parses a number stored in SQL; nullopt when out of range.
+std::optional<TaskState> TaskStateFromInt(int value);
+
+enum class ImageSource : int { kNone = 0, kContent = 1, kUri = 2, kServerPath = 3 };
+
+struct ImageSpec {
+  ImageSource source = ImageSource::kNone;
+  std::string uri;          // when kUri: https:// (data: URIs become kContent)
+  std::string server_path;  // when kServerPath: as the caller gave it
+  std::string filename;
+  std::string mime_type;  // resolved for bytes ("image/png", ...)
+};
+
+struct TaskSpec {
+  std::string backend;
+  std::string model;
+  ImageSpec image;
+  std::string prompt_text;
+  std::string ratio;  // resolved pixel ratio
+  int duration_seconds = 0;
+  std::optional<uint32_t> seed;
+  std::string target_filename_stub;  // as requested ("" = derived)
+  std::map<std::string, std::string> labels;
+  int priority = 0;
+  std::string public_figure_threshold;
+};
+
+struct TaskError {
+  std::string code;  // "" = no error
+  std::string message;
+  bool retryable = false;
+  std::string provider_code;
+
+  bool empty() const { return code.empty(); }
+};
+
+// Unset times are absl::InfinitePast().
+struct Task {
+  std::string id;
+  std::string request_id;
+  TaskSpec spec;
+  TaskState state = TaskState::kQueued;
+  std::string provider_task_id;
+  std::string provider_status;
+  float progress = 0;
+  std::string target_filename_stub;  // unique, assigned by the store
+  std::string output_path;
+  int64_t output_size_bytes = 0;
+  std::string output_sha256;
+  TaskError error;
+  int attempt_count = 0;
+  std::string image_sha256;  // "" for https images
+  int64_t image_size_bytes = 0;
+  absl::Time create_time = absl::InfinitePast();
+  absl::Time update_time = absl::InfinitePast();
+  absl::Time start_time = absl::InfinitePast();
+  absl::Time end_time = absl::InfinitePast();
+  absl::Time next_attempt_time = absl::InfinitePast();
+
+  // Engine bookkeeping, not part of the API.
+  std::string lease_owner;  // "" = unclaimed
+  absl::Time lease_expiry = absl::InfinitePast();
+  bool provider_cancel_pending = false;  // cancelled here, not yet at the provider
+  std::vector<std::string> output_urls;  // from the provider's last poll
+  std::string spec_fingerprint;          // idempotency: same request_id, same spec?
+  int64_t version = 0;                   // bumped by every stored change
+};
+
+// A stable digest of everything the caller asked for (the normalized spec
+// and the image digest): two submits with one request_id are "the same"
+// when their fingerprints are equal.
+std::string SpecFingerprint(const TaskSpec& spec, absl::string_view image_sha256);
+
+}  // namespace videotask
+
+#endif  // VIDEOTASK_SERVER_DOMAIN_TASK_H_
