@@ -52,6 +52,8 @@ using BodySink = std::function<absl::Status(absl::string_view chunk)>;
 //     (timeout, reset, truncated answer) — see backends/api/errors.h;
 //   RESOURCE_EXHAUSTED: the answer was larger than allowed.
 // Any HTTP answer, 4xx and 5xx included, is an OK status with that code.
+// Implementations never re-send a request on their own (a create must not
+// reach the provider twice).
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;

@@ -1,0 +1,103 @@
+#include "backends/http/url_policy.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace videotask::backends {
+namespace {
+
+struct UrlDeleter {
+  void operator()(CURLU* url) const { curl_url_cleanup(url); }
+};
+
+struct CurlStringDeleter {
+  void operator()(char* s) const { curl_free(s); }
+};
+
+struct ParsedUrl {
+  std::string scheme;  // lower case
+  std::string host;    // IPv6 in brackets
+  std::string port;    // "" when not given
+  std::string path;
+};
+
+std::optional<std::string> Part(CURLU* url, CURLUPart part) {
+  char* value = nullptr;
+  if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return std::nullopt;
+  std::unique_ptr<char, CurlStringDeleter> owned(value);
+  return std::string(value);
+}
+
+std::optional<ParsedUrl> Parse(absl::string_view text) {
+  std::unique_ptr<CURLU, UrlDeleter> url(curl_url());
+  if (url == nullptr) return std::nullopt;
+  std::string copy(text);
+  if (copy.find('\0') != std::string::npos) return std::nullopt;
+  if (curl_url_set(url.get(), CURLUPART_URL, copy.c_str(), 0) != CURLUE_OK) return std::nullopt;
+  ParsedUrl parsed;
+  std::optional<std::string> scheme = Part(url.get(), CURLUPART_SCHEME);
+  std::optional<std::string> host = Part(url.get(), CURLUPART_HOST);
+  if (!scheme.has_value() || !host.has_value() || host->empty()) return std::nullopt;
+  parsed.scheme = absl::AsciiStrToLower(*scheme);
+  parsed.host = absl::AsciiStrToLower(*host);
+  parsed.port = Part(url.get(), CURLUPART_PORT).value_or("");
+  parsed.path = Part(url.get(), CURLUPART_PATH).value_or("/");
+  return parsed;
+}
+
+}  // namespace
+
+bool IsLoopbackHost(absl::string_view host_in) {
+  std::string host = absl::AsciiStrToLower(host_in);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return std::memcmp(&v6, &in6addr_loopback, sizeof(v6)) == 0;
+  }
+  return false;
+}
+
+absl::Status CheckUrlAllowed(absl::string_view url) {
+  std::optional<ParsedUrl> parsed = Parse(url);
+  if (!parsed.has_value()) {
+    return absl::InvalidArgumentError("URL does not parse as scheme://host/...");
+  }
+  if (parsed->scheme == "https") return absl::OkStatus();
+  if (parsed->scheme == "http") {
+    if (IsLoopbackHost(parsed->host)) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("plain http:// is allowed only to loopback hosts (127.0.0.0/8, ::1, "
+                     "localhost); use https:// for host ",
+                     parsed->host));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("URL scheme \"", parsed->scheme,
+                                                 "\" is not allowed; allowed: https (http for "
+                                                 "loopback hosts)"));
+}
+
+std::string RedactUrl(absl::string_view url) {
+  std::optional<ParsedUrl> parsed = Parse(url);
+  if (!parsed.has_value()) return "<invalid url>";
+  std::string out = absl::StrCat(parsed->scheme, "://", parsed->host);
+  if (!parsed->port.empty()) absl::StrAppend(&out, ":", parsed->port);
+  absl::StrAppend(&out, parsed->path);
+  return out;
+}
+
+}  // namespace videotask::backends
