@@ -1,0 +1,177 @@
+// The embedded TaskStore: one SQLite file in WAL mode under a data dir.
+//
+// Writes (InsertAsync, Update, ClaimQueued, RenewLeases) go to one writer
+// thread that owns the write connection and commits in groups: it drains
+// every pending write into one BEGIN IMMEDIATE ... COMMIT, each write inside
+// its own SAVEPOINT so one failure rolls back only itself, then completes
+// them all after the single fsync. Reads use a small pool of their own
+// connections and never wait for the writer.
+//
+// Large image blobs live as content-addressed files under
+// <data_dir>/blobs/<aa>/<sha256> (written and fsynced before the insert is
+// queued); small ones are rows of the `blobs` table, written in the insert's
+// transaction.
+//
+// Thread-safe. The blocking write methods must not be called from an
+// InsertAsync `done` callback (they return FAILED_PRECONDITION there rather
+// than deadlock).
+#ifndef VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
+#define VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/domain/task.h"
+#include "server/store/sqlite/sqlite.h"
+#include "server/store/task_store.h"
+
+namespace videotask::store {
+
+struct SqliteStoreOptions {
+  // The database is <data_dir>/videotask.db, blobs under <data_dir>/blobs/,
+  // the process lock <data_dir>/LOCK. Created when missing.
+  std::string data_dir;
+  // Stamps create_time/update_time on Insert when unset. Borrowed, must
+  // outlive the store; null = the system clock.
+  const Clock* clock = nullptr;
+  int reader_connections = 4;
+  // Images up to this size are stored in the database, larger ones as files.
+  int64_t inline_blob_max_bytes = 256 * 1024;
+  absl::Duration busy_timeout = absl::Seconds(5);
+  // Most write requests grouped into one transaction.
+  int max_ops_per_commit = 1024;
+};
+
+// Counters since Open, for tests and metrics.
+struct SqliteStoreStats {
+  int64_t commits = 0;  // write transactions committed
+  int64_t ops = 0;      // write requests completed (an InsertAsync call is one)
+};
+
+class SqliteTaskStore final : public TaskStore {
+ public:
+  // Creates the data dir, takes an exclusive lock on <data_dir>/LOCK
+  // (FAILED_PRECONDITION when another process, or another store in this
+  // process, holds it), opens the database (WAL, synchronous=FULL), migrates
+  // the schema, and releases every lease: with the lock held nobody else can
+  // be working on these tasks.
+  static absl::StatusOr<std::unique_ptr<SqliteTaskStore>> Open(const SqliteStoreOptions& options);
+
+  // Completes every queued write, then closes the connections and releases
+  // the lock.
+  ~SqliteTaskStore() override;
+
+  SqliteTaskStore(const SqliteTaskStore&) = delete;
+  SqliteTaskStore& operator=(const SqliteTaskStore&) = delete;
+
+  // TaskStore. Notes beyond task_store.h:
+  //  - InsertAsync: sets version = 1, create_time (and update_time) from the
+  //    clock when unset; INVALID_ARGUMENT for an empty id or base stub.
+  //  - Update: when the task keeps the same lease owner, a lease_expiry
+  //    older than the stored one (extended by RenewLeases meanwhile) does
+  //    not shorten it.
+  //  - RenewLeases and the lease release at Open do not bump versions, so
+  //    the engine's copies stay current.
+  void InsertAsync(std::vector<NewTask> tasks, std::function<void(InsertResults)> done) override;
+  absl::StatusOr<Task> Get(absl::string_view id) override;
+  absl::StatusOr<ListPage> List(const ListQuery& query) override;
+  absl::StatusOr<Task> Update(const Task& task) override;
+  absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
+                                                absl::Time now, absl::string_view owner,
+                                                absl::Time lease_expiry) override;
+  absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
+  absl::StatusOr<std::vector<Task>> ListRecoverable(absl::string_view owner,
+                                                    absl::Time now) override;
+  absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
+  absl::StatusOr<int64_t> CountQueued() override;
+  absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
+
+  SqliteStoreStats stats() const;
+  const std::string& database_path() const { return db_path_; }
+  // Where a large blob with this digest lives (whether or not it exists).
+  std::string BlobFilePath(absl::string_view sha256) const;
+
+
+ private:
+  class WriteOp;        // one queued write request
+  class InsertOp;
+  class CallOp;
+  struct WriteContext;  // per-transaction state of the writer
+  struct Reader;
+  class ReaderLease;
+
+  SqliteTaskStore(const SqliteStoreOptions& options, sqlite::Database writer_db);
+
+  // Queues `op` for the writer; false (op untouched) once the writer stopped.
+  bool Enqueue(std::unique_ptr<WriteOp>& op) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // Runs `fn` on the writer thread inside a savepoint of the next group
+  // commit and waits until that commit is durable. `fn`'s status, or the
+  // commit's when it failed.
+  absl::Status RunOnWriter(std::function<absl::Status(WriteContext&)> fn);
+  void WriterLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops);
+  // Deletes the blobs of ctx.blob_candidates no live task uses (rows now,
+  // files after the commit).
+  absl::Status DeleteUnusedBlobs(WriteContext& ctx);
+  bool OnWriterThread() const;
+
+  ReaderLease AcquireReader() ABSL_LOCKS_EXCLUDED(readers_mu_);
+  void ReleaseReader(Reader* reader) ABSL_LOCKS_EXCLUDED(readers_mu_);
+
+  // Writer-thread pieces, run inside a savepoint.
+  absl::StatusOr<InsertResult> InsertOne(NewTask& item, WriteContext& ctx);
+  absl::StatusOr<std::string> AllocateStub(const std::string& base);
+  absl::StatusOr<Task> UpdateOne(const Task& task, WriteContext& ctx);
+  absl::StatusOr<std::vector<Task>> ClaimBatch(const std::string& backend, int limit,
+                                               absl::Time now, const std::string& owner,
+                                               absl::Time lease_expiry);
+  absl::Status RenewAll(const std::string& owner, absl::Time lease_expiry);
+  absl::Status WriteBlobFile(absl::string_view sha256, absl::string_view bytes) const;
+
+  const SqliteStoreOptions options_;
+  const Clock& clock_;
+  const std::string db_path_;
+  const std::string blob_dir_;
+
+  struct LockFile {  // closed (lock released) after the connections
+    int fd = -1;
+    LockFile() = default;
+    LockFile(const LockFile&) = delete;
+    LockFile& operator=(const LockFile&) = delete;
+    ~LockFile();
+  };
+  LockFile lock_;
+
+  // Used only by the writer thread (and by Open before it starts).
+  sqlite::Database writer_db_;
+
+  absl::Mutex queue_mu_;
+  std::vector<std::unique_ptr<WriteOp>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool writer_exited_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread writer_;
+
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<Reader>> readers_;  // fixed after Open
+  std::vector<Reader*> free_readers_ ABSL_GUARDED_BY(readers_mu_);
+
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> ops_{0};
+  mutable std::atomic<uint64_t> tmp_counter_{0};  // temp file names
+};
+
+}  // namespace videotask::store
+
+#endif  // VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
