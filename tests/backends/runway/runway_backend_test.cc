@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "backends/api/errors.h"
 #include "backends/http/curl_transport.h"
@@ -483,6 +484,43 @@ TEST_F(RunwayBackendTest, FactoryBuildsTheBackendByName) {
   VT_EXPECT_OK(backend->Start(Request()).status());
   EXPECT_THAT(factory->Create(config, BackendDeps{clock_, nullptr}),
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+}
+
+}  // namespace
+}  // namespace videotask::backends
+
+namespace videotask::backends {
+namespace {
+
+// The fake's own checks catch what the provider would refuse.
+TEST(FakeRunwayServerTest, RecordsViolations) {
+  FakeRunwayServer fake;
+  VT_ASSERT_OK(fake.Start());
+  VT_ASSERT_OK_AND_ASSIGN(auto transport, CurlTransport::Create());
+  HttpRequest create;
+  create.method = "POST";
+  create.url = absl::StrCat(fake.base_url(), "/v1/image_to_video");
+  create.headers = {{"Authorization", "Bearer wrong"}, {"Content-Type", "application/json"}};
+  create.body = nlohmann::json{{"model", "gen4_turbo"},
+                               {"promptImage", "file:///tmp/a.png"},
+                               {"ratio", "16:9"},
+                               {"duration", 4},
+                               {"motion_strength", 3}}
+                    .dump();
+  VT_ASSERT_OK(transport->Send(create).status());
+  HttpRequest output;
+  output.url = absl::StrCat(fake.base_url(), "/outputs/x.mp4");
+  output.headers = {{"Authorization", absl::StrCat("Bearer ", kFakeRunwaySecret)}};
+  VT_ASSERT_OK(transport->Send(output).status());
+  std::string all = absl::StrJoin(fake.violations(), "\n");
+  EXPECT_THAT(all, HasSubstr("Authorization"));
+  EXPECT_THAT(all, HasSubstr("X-Runway-Version"));
+  EXPECT_THAT(all, HasSubstr("unknown key \"motion_strength\""));
+  EXPECT_THAT(all, HasSubstr("ratio \"16:9\""));
+  EXPECT_THAT(all, HasSubstr("promptImage"));
+  EXPECT_THAT(all, HasSubstr("storage URL"));
+  EXPECT_THAT(all, Not(HasSubstr(kFakeRunwaySecret)));
+  EXPECT_EQ(fake.create_count(), 1);
 }
 
 }  // namespace
