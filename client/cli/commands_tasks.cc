@@ -88,7 +88,9 @@ int RunList(const GlobalOptions& g, const ListFlags& f) {
   absl::Time now = absl::Now();
   for (const auto& task : tasks) {
     std::string detail = TaskErrorText(task);
-    if (detail.empty()) detail = task.provider_status();
+    if (detail.empty() && task.provider_status() != StateName(task.state())) {
+      detail = task.provider_status();
+    }
     table.AddRow({task.id(), StateName(task.state()), Percent(task.progress()),
                   task.target_filename_stub(), FormatAge(now - ToAbslTime(task.create_time())),
                   Abbreviate(detail, 60)});

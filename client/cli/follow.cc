@@ -178,6 +178,10 @@ std::string StatusText(const Board::Entry& entry) {
   if (!entry.have_task) return "connecting";
   std::string error = TaskErrorText(entry.task);
   if (!error.empty()) return error;
+  if (entry.task.state() == v1::SUCCEEDED) {
+    return entry.task.output_size_bytes() > 0 ? FormatBytes(entry.task.output_size_bytes()) : "";
+  }
+  if (entry.task.provider_status() == StateName(entry.task.state())) return "";
   return entry.task.provider_status();
 }
 
@@ -240,10 +244,11 @@ class Renderer {
                                      " ", StatusText(entry));
       if (key == last_[i]) continue;
       last_[i] = key;
-      out_ << absl::StrFormat("%s %s %s %s %s", entry.id, DisplayName(entry), state,
-                              entry.have_task ? Percent(entry.task.progress()) : "-",
-                              StatusText(entry))
-           << "\n";
+      std::string line = absl::StrFormat("%s %s %s %s %s", entry.id, DisplayName(entry), state,
+                                         entry.have_task ? Percent(entry.task.progress()) : "-",
+                                         StatusText(entry));
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      out_ << line << "\n";
     }
     out_.flush();
   }

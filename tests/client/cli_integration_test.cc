@@ -241,8 +241,7 @@ class CliTest : public ::testing::Test {
     args.insert(args.end(), extra.begin(), extra.end());
     CliResult r = Cli(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    std::string id = r.out;
-    while (!id.empty() && id.back() == '\n') id.pop_back();
+    std::string id = r.out.substr(0, r.out.find('\n'));  // the first line
     EXPECT_EQ(id.size(), 26u) << r.out;
     return id;
   }
