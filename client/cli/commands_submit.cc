@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/cli/commands.h"
 #include "client/cli/follow.h"
 #include "client/cli/inputs.h"
@@ -173,8 +174,8 @@ std::string StateOrError(const Item& item) {
   return text;
 }
 
-nlohmann::json ItemJson(const Item& item, bool dry_run) {
-  nlohmann::json out = nlohmann::json::object();
+nlohmann::ordered_json ItemJson(const Item& item, bool dry_run) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["image"] = item.image_path;
   out["image_bytes"] = item.image_bytes;
   out["image_sha256"] = item.image_sha256;
@@ -240,10 +241,10 @@ int Finish(Connection& connection, const GlobalOptions& g, const SpecFlags& f,
   }
   if (f.dry_run) {
     if (g.json) {
-      nlohmann::json out = {{"dry_run", true}, {"server", g.server}};
-      out["results"] = nlohmann::json::array();
+      nlohmann::ordered_json out = {{"dry_run", true}, {"server", g.server}};
+      out["results"] = nlohmann::ordered_json::array();
       for (const Item& item : items) out["results"].push_back(ItemJson(item, true));
-      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     } else {
       PrintDryRun(items, g);
     }
@@ -296,10 +297,10 @@ int Finish(Connection& connection, const GlobalOptions& g, const SpecFlags& f,
     }
   }
   if (g.json) {
-    nlohmann::json out = {{"server", g.server}};
-    out["results"] = nlohmann::json::array();
+    nlohmann::ordered_json out = {{"server", g.server}};
+    out["results"] = nlohmann::ordered_json::array();
     for (const Item& item : items) out["results"].push_back(ItemJson(item, false));
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
   } else if (follow) {
     std::cout << "\n";
     PrintSummary(items, !f.output_dir.empty());
@@ -384,7 +385,7 @@ int RunSubmitDir(const GlobalOptions& g, const SubmitDirFlags& f) {
   std::vector<Item> items;
   std::vector<std::string> missing;
   for (const std::string& name : *names) {
-    std::string path = absl::StrCat(f.dir, "/", name);
+    std::string path = absl::StrCat(absl::StripSuffix(f.dir, "/"), "/", name);
     std::string prompt;
     if (auto it = manifest_prompts.find(name); it != manifest_prompts.end()) {
       prompt = it->second;

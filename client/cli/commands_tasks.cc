@@ -16,8 +16,8 @@
 namespace videotask::cli {
 namespace {
 
-void PrintJson(const nlohmann::json& value) {
-  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+void PrintJson(const nlohmann::ordered_json& value) {
+  std::cout << value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
 }
 
 absl::Time ToAbslTime(const google::protobuf::Timestamp& ts) {
@@ -79,7 +79,7 @@ int RunList(const GlobalOptions& g, const ListFlags& f) {
     request.set_page_token(next_token);
   }
   if (g.json) {
-    nlohmann::json out = {{"tasks", nlohmann::json::array()}, {"next_page_token", next_token}};
+    nlohmann::ordered_json out = {{"tasks", nlohmann::ordered_json::array()}, {"next_page_token", next_token}};
     for (const auto& task : tasks) out["tasks"].push_back(ProtoToJson(task));
     PrintJson(out);
     return kExitOk;
@@ -106,7 +106,7 @@ int RunGet(const GlobalOptions& g, const std::vector<std::string>& ids) {
   int code = 0;
   auto connection = Connect(g, code);
   if (!connection) return code;
-  nlohmann::json all = nlohmann::json::array();
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
   int worst = kExitOk;
   for (size_t i = 0; i < ids.size(); ++i) {
     v1::GetTaskRequest request;
@@ -135,7 +135,7 @@ int RunCancel(const GlobalOptions& g, const std::vector<std::string>& ids) {
   int code = 0;
   auto connection = Connect(g, code);
   if (!connection) return code;
-  nlohmann::json out = {{"results", nlohmann::json::array()}};
+  nlohmann::ordered_json out = {{"results", nlohmann::ordered_json::array()}};
   int worst = kExitOk;
   for (const std::string& id : ids) {
     v1::CancelTaskRequest request;
@@ -178,7 +178,7 @@ int RunWait(const GlobalOptions& g, const std::vector<std::string>& ids) {
   auto connection = Connect(g, code);
   if (!connection) return code;
   std::vector<v1::Task> tasks;
-  nlohmann::json out = {{"tasks", nlohmann::json::array()}};
+  nlohmann::ordered_json out = {{"tasks", nlohmann::ordered_json::array()}};
   for (const std::string& id : ids) {
     auto task = WaitForTask(*connection, id);
     if (!task.ok()) return ReportError(task.status(), g);

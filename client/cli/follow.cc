@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/cli/output.h"
@@ -413,7 +414,8 @@ absl::StatusOr<DownloadResult> DownloadOutput(Connection& connection, const std:
   result.path = path;
   if (result.path.empty()) {
     std::string stub = task.target_filename_stub().empty() ? id : task.target_filename_stub();
-    result.path = dir.empty() ? absl::StrCat(stub, ".mp4") : absl::StrCat(dir, "/", stub, ".mp4");
+    absl::string_view folder = absl::StripSuffix(dir, "/");
+    result.path = dir.empty() ? absl::StrCat(stub, ".mp4") : absl::StrCat(folder, "/", stub, ".mp4");
   }
   if (!task.output_sha256().empty()) {
     auto existing = ReadFile(result.path, task.output_size_bytes() + 1);

@@ -35,21 +35,21 @@ bool IsTerminal(v1::State state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
-nlohmann::json ProtoToJson(const google::protobuf::Message& message) {
+nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
   options.always_print_primitive_fields = true;
   std::string text;
   if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) {
-    return nlohmann::json::object();
+    return nlohmann::ordered_json::object();
   }
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return value.is_discarded() ? nlohmann::json::object() : value;
+  nlohmann::ordered_json value = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return value.is_discarded() ? nlohmann::ordered_json::object() : value;
 }
 
-std::string JsonLine(const nlohmann::json& value) {
+std::string JsonLine(const nlohmann::ordered_json& value) {
   // Replace invalid UTF-8 rather than throw.
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 Table::Table(std::vector<std::string> header) : header_(std::move(header)) {}

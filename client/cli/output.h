@@ -26,9 +26,9 @@ bool IsTerminal(v1::State state);
 
 // A message in protobuf's JSON mapping (proto field names, defaults printed)
 // as a JSON value, ready to combine with other values.
-nlohmann::json ProtoToJson(const google::protobuf::Message& message);
+nlohmann::ordered_json ProtoToJson(const google::protobuf::Message& message);
 // One line of JSON.
-std::string JsonLine(const nlohmann::json& value);
+std::string JsonLine(const nlohmann::ordered_json& value);
 
 // Left-aligned columns separated by two spaces; the header row first.
 class Table {

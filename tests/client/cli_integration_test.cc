@@ -108,7 +108,7 @@ std::string ReadAll(const std::string& path) {
 }
 
 pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, const std::string& server_env = "") {
   pid_t pid = fork();
   if (pid == 0) {
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -119,6 +119,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
     dup2(out, 1);
     dup2(err, 2);
     unsetenv("VIDEOTASK_SERVER");
+    if (!server_env.empty()) setenv("VIDEOTASK_SERVER", server_env.c_str(), 1);
     unsetenv("VIDEOTASK_TOKEN");
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -517,6 +518,24 @@ TEST_F(CliTest, BackendsDescribeTheMock) {
   EXPECT_EQ(human.exit_code, 0);
   EXPECT_THAT(human.out, HasSubstr("mock"));
   EXPECT_THAT(human.out, HasSubstr("ratios:"));
+}
+
+TEST_F(CliTest, ServerFromTheEnvironment) {
+  std::string out = tmp_.path() + "/env.out", err = tmp_.path() + "/env.err";
+  pid_t pid = Spawn({VT_CLI_PATH, "--json", "backends"}, out, err, server_);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadAll(err);
+  EXPECT_THAT(ReadAll(out), HasSubstr("\"mock\""));
+  // --server wins over the environment.
+  int fd = -1;
+  int dead_port = BindWithoutListening(fd);
+  pid = Spawn({VT_CLI_PATH, "--server", absl::StrCat("127.0.0.1:", dead_port), "backends"}, out, err,
+              server_);
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 3);
+  close(fd);
 }
 
 TEST_F(CliTest, HelpOnEveryCommand) {
