@@ -648,6 +648,8 @@ absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   lock.fd = -1;
   for (int i = 0; i < options.reader_connections; ++i) {
     VT_ASSIGN_OR_RETURN(Database reader, OpenConnection(db_path, options, /*writer=*/false));
+    // Parses the schema and caches Get's statement now, not on a first read.
+    VT_RETURN_IF_ERROR(reader.Prepare(SelectByIdSql()).status());
     store->readers_.push_back(std::make_unique<Reader>(std::move(reader)));
   }
   {
@@ -843,8 +845,8 @@ void SqliteTaskStore::ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops) {
     }
   }
   for (auto& op : ops) {
+    ops_.fetch_add(1);  // counted before its callback runs, so callers see it
     op->Complete();
-    ops_.fetch_add(1);
   }
 }
 
