@@ -22,9 +22,10 @@
 namespace videotask::cli {
 namespace {
 
-// Inline image bytes per BatchSubmitTasks call. Servers accept messages of at
-// least this size; a larger folder is sent in several calls.
-constexpr int64_t kBatchBudgetBytes = 12 << 20;
+// Inline image bytes per BatchSubmitTasks call: videotaskd accepts messages of
+// at least 64 MiB, so a usual folder goes in one call; a larger one is sent in
+// several, in order.
+constexpr int64_t kBatchBudgetBytes = 48 << 20;
 constexpr size_t kBatchMaxRequests = 1000;
 constexpr int64_t kMaxPromptFileBytes = 1 << 20;
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -41,10 +42,19 @@ absl::Duration Backoff(int attempt) {
   return std::min(absl::Milliseconds(250) * (1 << std::min(attempt, 4)), absl::Seconds(4));
 }
 
-int TerminalWidth() {
+struct TerminalSize {
+  int columns = 100;
+  int rows = 40;
+};
+
+TerminalSize GetTerminalSize() {
+  TerminalSize size;
   struct winsize ws {};
-  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
-  return 100;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+    if (ws.ws_col > 20) size.columns = ws.ws_col;
+    if (ws.ws_row > 4) size.rows = ws.ws_row;
+  }
+  return size;
 }
 
 // What the watchers know, shared between gRPC's callback threads and the
@@ -222,15 +232,34 @@ class Renderer {
 
  private:
   void RenderLive(const std::vector<Board::Entry>& entries) {
+    TerminalSize term = GetTerminalSize();
+    // More tasks than the screen holds: the unfinished ones first, then a
+    // count line, so the frame never scrolls (it is redrawn from its top).
+    size_t max_lines = static_cast<size_t>(std::max(term.rows - 2, 3));
+    std::vector<const Board::Entry*> shown;
+    std::string tally;
+    if (entries.size() <= max_lines) {
+      for (const auto& entry : entries) shown.push_back(&entry);
+    } else {
+      std::map<std::string, int> counts;
+      for (const auto& entry : entries) {
+        bool done = entry.have_task && IsTerminal(entry.task.state());
+        if (!done && shown.size() + 1 < max_lines) shown.push_back(&entry);
+        counts[entry.have_task ? StateName(entry.task.state()) : "CONNECTING"]++;
+      }
+      absl::StrAppend(&tally, entries.size(), " tasks:");
+      for (const auto& [state, n] : counts) absl::StrAppend(&tally, " ", n, " ", state);
+    }
     size_t width = 0;
-    for (const auto& entry : entries) width = std::max(width, DisplayName(entry).size());
-    int columns = TerminalWidth();
+    for (const auto* entry : shown) width = std::max(width, DisplayName(*entry).size());
+    std::vector<std::string> lines;
+    for (const auto* entry : shown) lines.push_back(LiveLine(*entry, width, term.columns));
+    if (!tally.empty()) lines.push_back(Abbreviate(tally, static_cast<size_t>(term.columns - 1)));
+    while (lines.size() < drawn_lines_) lines.emplace_back();  // clear what a longer frame left
     std::string frame;
     if (drawn_lines_ > 0) absl::StrAppend(&frame, "\x1b[", drawn_lines_, "A");
-    for (const auto& entry : entries) {
-      absl::StrAppend(&frame, "\r\x1b[2K", LiveLine(entry, width, columns), "\n");
-    }
-    drawn_lines_ = entries.size();
+    for (const auto& line : lines) absl::StrAppend(&frame, "\r\x1b[2K", line, "\n");
+    drawn_lines_ = lines.size();
     out_ << frame;
     out_.flush();
   }

@@ -9,8 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include <atomic>
 #include <cstdint>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -144,6 +148,104 @@ int BindWithoutListening(int& fd) {
   return ntohs(addr.sin_port);
 }
 
+// A loopback TCP proxy in front of the server that breaks the first
+// connection whose server-to-client bytes carry `marker` (forwarding only
+// what came before it); every later connection passes untouched.
+class CuttingProxy {
+ public:
+  CuttingProxy(int target_port, std::string marker)
+      : target_port_(target_port), marker_(std::move(marker)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listen_fd_, 16) != 0) {
+      return;
+    }
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~CuttingProxy() {
+    stop_ = true;
+    shutdown(listen_fd_, SHUT_RDWR);
+    if (acceptor_.joinable()) acceptor_.join();
+    for (auto& t : pumps_) t.join();
+    close(listen_fd_);
+  }
+
+  int port() const { return port_; }
+  int cuts() const { return cuts_; }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      int client = accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) return;
+      pumps_.emplace_back([this, client] { Pump(client); });
+    }
+  }
+
+  static bool WriteAll(int fd, const char* data, size_t size) {
+    while (size > 0) {
+      ssize_t n = write(fd, data, size);
+      if (n <= 0) return false;
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  void Pump(int client) {
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      std::string tail;  // last bytes sent to the client, to find a split marker
+      char buf[16384];
+      while (!stop_) {
+        pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+        if (poll(fds, 2, 200) < 0) break;
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+          ssize_t n = read(client, buf, sizeof buf);
+          if (n <= 0 || !WriteAll(server, buf, static_cast<size_t>(n))) break;
+        }
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+          ssize_t n = read(server, buf, sizeof buf);
+          if (n <= 0) break;
+          std::string seen = tail + std::string(buf, static_cast<size_t>(n));
+          size_t at = seen.find(marker_);
+          if (at != std::string::npos && !cut_done_.exchange(true)) {
+            size_t keep = at > tail.size() ? at - tail.size() : 0;
+            WriteAll(client, buf, keep);
+            ++cuts_;
+            break;  // both sockets close: the stream breaks mid-file
+          }
+          if (!WriteAll(client, buf, static_cast<size_t>(n))) break;
+          tail = seen.substr(seen.size() > marker_.size() ? seen.size() - marker_.size() : 0);
+        }
+      }
+    }
+    close(server);
+    close(client);
+  }
+
+  const int target_port_;
+  const std::string marker_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> cut_done_{false};
+  std::atomic<int> cuts_{0};
+  std::thread acceptor_;
+  std::vector<std::thread> pumps_;  // touched by the acceptor thread, then joined
+};
+
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -161,7 +263,8 @@ class CliTest : public ::testing::Test {
     while (absl::Now() < deadline) {
       std::string text = ReadAll(port_file_);
       if (!text.empty() && text.back() == '\n') {
-        server_ = absl::StrCat("127.0.0.1:", text.substr(0, text.size() - 1));
+        server_port_ = std::stoi(text.substr(0, text.size() - 1));
+        server_ = absl::StrCat("127.0.0.1:", server_port_);
         return;
       }
       int status = 0;
@@ -249,6 +352,7 @@ class CliTest : public ::testing::Test {
 
   TempDir tmp_;
   std::string data_dir_, port_file_, server_log_, work_, server_;
+  int server_port_ = 0;
   pid_t server_pid_ = -1;
   int runs_ = 0;
 };
@@ -402,6 +506,21 @@ TEST_F(CliTest, GetWaitAndDownload) {
   CliResult again = Cli({"--json", "download", id, "-o", file});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(static_cast<int64_t>(ReadAll(file).size()), static_cast<int64_t>(video.size()));
+}
+
+TEST_F(CliTest, DownloadSurvivesABrokenStream) {
+  std::string id = SubmitOne({"--wait"}, 12);
+  json task = Json(Cli({"--json", "get", id}));
+  CuttingProxy proxy(server_port_, "ftyp");  // the MP4's first box
+  ASSERT_GT(proxy.port(), 0);
+  std::string file = work_ + "/resumed.mp4";
+  CliResult dl = CliAt(absl::StrCat("127.0.0.1:", proxy.port()), {"--json", "download", id, "-o", file});
+  ASSERT_EQ(dl.exit_code, 0) << dl.err;
+  EXPECT_EQ(proxy.cuts(), 1);
+  EXPECT_GE(Json(dl)["reconnects"].get<int>(), 1);
+  std::string video = ReadAll(file);
+  EXPECT_EQ(static_cast<int64_t>(video.size()), std::stoll(task["output_size_bytes"].get<std::string>()));
+  EXPECT_EQ(Sha256Hex(video), task["output_sha256"]);
 }
 
 TEST_F(CliTest, CancelThenWaitExitsOne) {
