@@ -3,7 +3,9 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 
 namespace videotask::cli {
@@ -11,14 +13,27 @@ namespace {
 
 constexpr int64_t kMaxPemBytes = 1 << 20;
 
+// True for "127.x.y.z:port", "localhost:port" and "[::1]:port" (with or
+// without a "dns:///" or "ipv4:" scheme).
+bool IsLoopback(absl::string_view target) {
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) absl::ConsumePrefix(&target, scheme);
+  return absl::StartsWith(target, "127.") || absl::StartsWith(target, "localhost:") ||
+         target == "localhost" || absl::StartsWith(target, "[::1]");
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(const GlobalOptions& options) {
   if (options.server.empty()) {
     return absl::InvalidArgumentError("--server: must name host:port");
   }
+  bool tls = options.tls || !options.tls_ca_file.empty();
+  if (!options.token.empty() && !tls && !IsLoopback(options.server)) {
+    return absl::InvalidArgumentError(
+        "--token: refusing to send a token in clear text to a non-loopback server; add --tls");
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (options.tls || !options.tls_ca_file.empty()) {
+  if (tls) {
     grpc::SslCredentialsOptions ssl;
     if (!options.tls_ca_file.empty()) {
       auto pem = ReadFile(options.tls_ca_file, kMaxPemBytes);

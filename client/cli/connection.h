@@ -34,7 +34,8 @@ struct GlobalOptions {
 class Connection {
  public:
   // Builds the channel (no I/O yet: an unreachable server shows on the first
-  // call as UNAVAILABLE).
+  // call as UNAVAILABLE). A token is refused over plaintext to anything but a
+  // loopback address.
   static absl::StatusOr<std::unique_ptr<Connection>> Create(const GlobalOptions& options);
 
   v1::VideoTaskService::Stub& stub() { return *stub_; }

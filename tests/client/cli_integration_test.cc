@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <poll.h>
+#include <pty.h>
 
 #include <atomic>
 #include <cstdint>
@@ -308,6 +309,37 @@ class CliTest : public ::testing::Test {
     return result;
   }
 
+  // Runs the CLI on a pseudo-terminal (as a person at a shell would) and
+  // returns everything it drew.
+  CliResult CliOnTerminal(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {VT_CLI_PATH, "--server", server_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    struct winsize ws {};
+    ws.ws_row = 30;
+    ws.ws_col = 120;
+    int master = -1;
+    pid_t pid = forkpty(&master, nullptr, nullptr, &ws);
+    if (pid == 0) {
+      std::vector<char*> cargv;
+      for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+      cargv.push_back(nullptr);
+      execv(cargv[0], cargv.data());
+      _exit(127);
+    }
+    CliResult result;
+    if (pid < 0) return result;
+    char buf[4096];
+    while (true) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO once the child has gone
+      result.out.append(buf, static_cast<size_t>(n));
+    }
+    close(master);
+    int status = 0;
+    if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    return result;
+  }
+
   // --json output, parsed; fails the test when it is not JSON.
   json Json(const CliResult& result) {
     json value = json::parse(result.out, nullptr, false);
@@ -590,6 +622,18 @@ TEST_F(CliTest, WatchFollowsToTheEnd) {
 
   CliResult get = Cli({"get", bad});
   EXPECT_THAT(get.out, HasSubstr("SAFETY.INPUT.IMAGE"));
+}
+
+TEST_F(CliTest, WatchRedrawsInPlaceOnATerminal) {
+  std::string a = SubmitOne({"--label", "mock.latency_ms=1500", "--label", "mock.progress_steps=5"}, 7);
+  std::string b = SubmitOne({"--label", "mock.latency_ms=1500", "--label", "mock.progress_steps=5"}, 8);
+  CliResult r = CliOnTerminal({"watch", a, b});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("\x1b[2A"));  // back up over the two task lines
+  EXPECT_THAT(r.out, HasSubstr("\x1b[2K"));  // and clear each before drawing it again
+  EXPECT_THAT(r.out, HasSubstr("img7_video"));
+  EXPECT_THAT(r.out, HasSubstr("[########################] 100%  SUCCEEDED"));
+  EXPECT_THAT(r.out, HasSubstr("RUNNING"));
 }
 
 TEST_F(CliTest, FailedTaskWithWaitExitsOne) {

@@ -73,5 +73,30 @@ TEST(DescribeErrorTest, UnreachableNamesTheServer) {
             "INVALID_ARGUMENT: spec.ratio: bad");
 }
 
+TEST(ConnectionTest, TokenNeedsTlsOffLoopback) {
+  GlobalOptions options;
+  options.token = "s3cret-token";
+  options.server = "videotask.example:50051";
+  auto refused = Connection::Create(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--tls"));
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::Not(HasSubstr("s3cret")));
+  options.server = "127.0.0.1:50051";
+  EXPECT_TRUE(Connection::Create(options).ok());
+  options.server = "videotask.example:50051";
+  options.tls = true;
+  EXPECT_TRUE(Connection::Create(options).ok());
+}
+
+TEST(ConnectionTest, UnreadableCaFileIsAUsageError) {
+  GlobalOptions options;
+  options.tls_ca_file = "/nonexistent/ca.pem";
+  auto refused = Connection::Create(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(ExitCodeFor(refused.status()), kExitUsage);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--tls-ca"));
+}
+
 }  // namespace
 }  // namespace videotask::cli
