@@ -270,8 +270,9 @@ class Renderer {
       const auto& entry = entries[i];
       if (!entry.have_task && entry.final_error.ok()) continue;
       std::string state = entry.have_task ? StateName(entry.task.state()) : "-";
-      std::string key = absl::StrCat(state, " ", entry.have_task ? Percent(entry.task.progress()) : "",
-                                     " ", StatusText(entry));
+      // A line per state change, per 10% of progress, or a new detail.
+      int decile = entry.have_task ? static_cast<int>(entry.task.progress() * 10) : -1;
+      std::string key = absl::StrCat(state, " ", decile, " ", StatusText(entry));
       if (key == last_[i]) continue;
       last_[i] = key;
       std::string line = absl::StrFormat("%s %s %s %s %s", entry.id, DisplayName(entry), state,

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show the help of every command");
   app.add_option("--server", options.server, "Server address host:port")
       ->envname("VIDEOTASK_SERVER")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--json", options.json, "Machine-readable JSON output");
   app.add_flag("--tls", options.tls, "Use TLS (system roots unless --tls-ca)");
   app.add_option("--tls-ca", options.tls_ca_file, "PEM file of the roots to trust (implies --tls)")
