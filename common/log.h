@@ -5,6 +5,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/string_view.h"
+
+// Debian's absl::string_view is its own type: teach fmt to print it.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<fmt::string_view> {
+  template <typename FormatContext>
+  auto format(absl::string_view s, FormatContext& ctx) const {
+    return fmt::formatter<fmt::string_view>::format(fmt::string_view(s.data(), s.size()), ctx);
+  }
+};
+
 #define VT_LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)
 #define VT_LOG_INFO(...) ::spdlog::info(__VA_ARGS__)
 #define VT_LOG_WARN(...) ::spdlog::warn(__VA_ARGS__)

@@ -1,0 +1,163 @@
+#include "server/api/mapping.h"
+
+#include <string>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace videotask::api {
+namespace {
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return;
+  int64_t micros = absl::ToUnixMicros(t);
+  out->set_seconds(micros / 1'000'000);
+  out->set_nanos(static_cast<int32_t>((micros % 1'000'000) * 1000));
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  int64_t millis = absl::ToInt64Milliseconds(d);
+  out->set_seconds(millis / 1000);
+  out->set_nanos(static_cast<int32_t>((millis % 1000) * 1'000'000));
+}
+
+}  // namespace
+
+v1::State StateToProto(TaskState state) {
+  switch (state) {
+    case TaskState::kQueued:
+      return v1::QUEUED;
+    case TaskState::kSubmitting:
+      return v1::SUBMITTING;
+    case TaskState::kRunning:
+      return v1::RUNNING;
+    case TaskState::kDownloading:
+      return v1::DOWNLOADING;
+    case TaskState::kSucceeded:
+      return v1::SUCCEEDED;
+    case TaskState::kFailed:
+      return v1::FAILED;
+    case TaskState::kCancelled:
+      return v1::CANCELLED;
+  }
+  return v1::STATE_UNSPECIFIED;
+}
+
+std::optional<TaskState> StateFromProto(v1::State state) {
+  if (state == v1::STATE_UNSPECIFIED) return std::nullopt;
+  return TaskStateFromInt(static_cast<int>(state));
+}
+
+v1::TaskSpec SpecToProto(const TaskSpec& spec) {
+  v1::TaskSpec out;
+  out.set_backend(spec.backend);
+  out.set_model(spec.model);
+  v1::ImageInput* image = out.mutable_image();
+  switch (spec.image.source) {
+    case ImageSource::kUri:
+      image->set_uri(spec.image.uri);
+      break;
+    case ImageSource::kServerPath:
+      image->set_server_path(spec.image.server_path);
+      break;
+    case ImageSource::kContent:  // never echoed; see Task.image_sha256
+    case ImageSource::kNone:
+      break;
+  }
+  image->set_filename(spec.image.filename);
+  image->set_mime_type(spec.image.mime_type);
+  out.set_prompt_text(spec.prompt_text);
+  out.set_ratio(spec.ratio);
+  out.set_duration_seconds(spec.duration_seconds);
+  if (spec.seed.has_value()) out.set_seed(*spec.seed);
+  out.set_target_filename_stub(spec.target_filename_stub);
+  for (const auto& [k, v] : spec.labels) (*out.mutable_labels())[k] = v;
+  out.set_priority(spec.priority);
+  out.set_public_figure_threshold(spec.public_figure_threshold);
+  return out;
+}
+
+v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
+  v1::Task out;
+  out.set_id(task.id);
+  out.set_request_id(task.request_id);
+  *out.mutable_spec() = SpecToProto(task.spec);
+  out.set_state(StateToProto(task.state));
+  out.set_provider_task_id(task.provider_task_id);
+  out.set_provider_status(task.state == TaskState::kQueued && !wait_reason.empty()
+                              ? wait_reason
+                              : task.provider_status);
+  out.set_progress(task.progress);
+  out.set_target_filename_stub(task.target_filename_stub);
+  out.set_output_path(task.output_path);
+  out.set_output_size_bytes(task.output_size_bytes);
+  out.set_output_sha256(task.output_sha256);
+  if (!task.output_path.empty()) out.set_output_mime_type("video/mp4");
+  if (!task.error.empty()) {
+    v1::Error* error = out.mutable_error();
+    error->set_code(task.error.code);
+    error->set_message(task.error.message);
+    error->set_retryable(task.error.retryable);
+    error->set_provider_code(task.error.provider_code);
+  }
+  out.set_attempt_count(task.attempt_count);
+  out.set_image_sha256(task.image_sha256);
+  SetTime(task.create_time, out.mutable_create_time());
+  SetTime(task.update_time, out.mutable_update_time());
+  if (task.start_time != absl::InfinitePast()) SetTime(task.start_time, out.mutable_start_time());
+  if (task.end_time != absl::InfinitePast()) SetTime(task.end_time, out.mutable_end_time());
+  if (task.next_attempt_time != absl::InfinitePast()) {
+    SetTime(task.next_attempt_time, out.mutable_next_attempt_time());
+  }
+  return out;
+}
+
+v1::Error StatusToError(const absl::Status& status) {
+  v1::Error error;
+  error.set_code(absl::StatusCodeToString(status.code()));
+  grpc::Status mapped = ToGrpcStatus(status);
+  error.set_message(mapped.error_message());
+  error.set_retryable(status.code() == absl::StatusCode::kUnavailable ||
+                      status.code() == absl::StatusCode::kResourceExhausted);
+  return error;
+}
+
+v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
+                               const backends::Capabilities& caps) {
+  v1::BackendInfo out;
+  out.set_name(config.name);
+  out.set_default_model(caps.default_model);
+  for (const backends::ModelCapabilities& m : caps.models) {
+    v1::ModelInfo* model = out.add_models();
+    model->set_name(m.name);
+    for (const std::string& r : m.ratios) model->add_ratios(r);
+    for (const auto& [alias, ratio] : m.ratio_aliases) (*model->mutable_ratio_aliases())[alias] = ratio;
+    model->set_default_ratio(m.default_ratio);
+    for (int d : m.durations) model->add_durations(d);
+    model->set_default_duration_seconds(m.default_duration_seconds);
+    model->set_max_prompt_utf16(m.max_prompt_utf16);
+    model->set_prompt_required(m.prompt_required);
+    model->set_credits_per_second(m.credits_per_second);
+  }
+  out.set_max_image_bytes(std::min(caps.max_image_bytes, config.max_image_bytes));
+  for (const std::string& t : caps.image_mime_types) out.add_image_mime_types(t);
+  out.set_max_concurrency(config.max_concurrency);
+  SetDuration(config.min_submit_interval, out.mutable_min_submit_interval());
+  SetDuration(config.poll_interval, out.mutable_poll_interval());
+  return out;
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  if (status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown ||
+      status.code() == absl::StatusCode::kDataLoss) {
+    VT_LOG_ERROR("internal error: {}", status.ToString());
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        "internal error in videotask; the server log has the details");
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace videotask::api

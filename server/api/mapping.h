@@ -1,0 +1,39 @@
+// Domain <-> proto mapping, and the one absl::Status -> grpc::Status point.
+#ifndef VIDEOTASK_SERVER_API_MAPPING_H_
+#define VIDEOTASK_SERVER_API_MAPPING_H_
+
+#include <optional>
+#include <string>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "backends/api/backend.h"
+#include "server/domain/task.h"
+#include "videotask/v1/video_task_service.pb.h"
+
+namespace videotask::api {
+
+namespace v1 = ::videotask::v1;
+
+v1::State StateToProto(TaskState state);
+std::optional<TaskState> StateFromProto(v1::State state);
+
+v1::TaskSpec SpecToProto(const TaskSpec& spec);
+// `wait_reason` fills provider_status of a QUEUED task.
+v1::Task TaskToProto(const Task& task, const std::string& wait_reason);
+
+// A failed item of a batch: code is the status name ("INVALID_ARGUMENT").
+v1::Error StatusToError(const absl::Status& status);
+
+v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
+                               const backends::Capabilities& caps);
+
+// INTERNAL and UNKNOWN details are logged here and replaced by a generic
+// message; every other code passes its message through.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace videotask::api
+
+#endif  // VIDEOTASK_SERVER_API_MAPPING_H_

@@ -1,0 +1,292 @@
+#include "server/api/service.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "server/api/mapping.h"
+#include "server/api/page_token.h"
+#include "server/api/reactors.h"
+
+namespace videotask::api {
+namespace {
+
+grpc::Status Draining() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "the server is shutting down; retry shortly (or on another replica)");
+}
+
+bool IsLabelFilterKey(const std::string& key) {
+  return !key.empty() && key.size() <= kMaxLabelKey;
+}
+
+}  // namespace
+
+absl::Status CheckTaskId(const std::string& id, absl::string_view field) {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (!IsWellFormedTaskId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " \"", id.substr(0, 64), "\" is not a task id (26 characters of Crockford base32)"));
+  }
+  return absl::OkStatus();
+}
+
+VideoTaskServiceImpl::VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store,
+                                           engine::WatchHub& hub, const Validator& validator,
+                                           Executor& blocking)
+    : engine_(engine), store_(store), hub_(hub), validator_(validator), blocking_(blocking) {}
+
+VideoTaskServiceImpl::~VideoTaskServiceImpl() = default;
+
+v1::Task VideoTaskServiceImpl::Describe(const Task& task) const {
+  return TaskToProto(task, engine_.DescribeWait(task));
+}
+
+void VideoTaskServiceImpl::BeginDrain() {
+  draining_ = true;
+  // Reactors unregister in OnDone, which gRPC never runs inside Finish, so
+  // holding the lock here keeps every listed stream alive.
+  absl::MutexLock lock(&mu_);
+  for (Drainable* s : streams_) s->Drain();
+}
+
+void VideoTaskServiceImpl::AddStream(Drainable* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.insert(stream);
+}
+
+void VideoTaskServiceImpl::RemoveStream(Drainable* stream) {
+  absl::MutexLock lock(&mu_);
+  streams_.erase(stream);
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerContext* ctx,
+                                                           const v1::SubmitTaskRequest* request,
+                                                           v1::Task* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (draining_) {
+    reactor->Finish(Draining());
+    return reactor;
+  }
+  blocking_.Schedule([this, request, reply, reactor] {
+    absl::StatusOr<store::NewTask> task = validator_.Validate(*request, "");
+    if (!task.ok()) {
+      reactor->Finish(ToGrpcStatus(task.status()));
+      return;
+    }
+    if (request->validate_only()) {
+      *reply = TaskToProto(task->task, "");
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    std::vector<store::NewTask> tasks;
+    tasks.push_back(*std::move(task));
+    engine_.SubmitAsync(std::move(tasks), [this, reply, reactor](store::InsertResults results) {
+      if (!results[0].ok()) {
+        reactor->Finish(ToGrpcStatus(results[0].status()));
+        return;
+      }
+      *reply = Describe(results[0]->task);
+      reactor->Finish(grpc::Status::OK);
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
+    grpc::CallbackServerContext* ctx, const v1::BatchSubmitTasksRequest* request,
+    v1::BatchSubmitTasksResponse* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (draining_) {
+    reactor->Finish(Draining());
+    return reactor;
+  }
+  if (request->requests_size() > kMaxBatch) {
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("requests has ", request->requests_size(), " items; at most ", kMaxBatch)));
+    return reactor;
+  }
+  blocking_.Schedule([this, request, reply, reactor] {
+    std::vector<store::NewTask> tasks;
+    std::vector<int> index;  // tasks[i] answers requests[index[i]]
+    for (int i = 0; i < request->requests_size(); ++i) {
+      const v1::SubmitTaskRequest& item = request->requests(i);
+      v1::BatchSubmitResult* result = reply->add_results();
+      absl::StatusOr<store::NewTask> task =
+          validator_.Validate(item, absl::StrCat("requests[", i, "]."));
+      if (!task.ok()) {
+        *result->mutable_error() = StatusToError(task.status());
+      } else if (item.validate_only()) {
+        *result->mutable_task() = TaskToProto(task->task, "");
+      } else {
+        tasks.push_back(*std::move(task));
+        index.push_back(i);
+      }
+    }
+    if (tasks.empty()) {
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    engine_.SubmitAsync(std::move(tasks), [this, reply, reactor,
+                                           index = std::move(index)](store::InsertResults results) {
+      for (size_t i = 0; i < results.size(); ++i) {
+        v1::BatchSubmitResult* result = reply->mutable_results(index[i]);
+        if (results[i].ok()) {
+          *result->mutable_task() = Describe(results[i]->task);
+        } else {
+          *result->mutable_error() = StatusToError(results[i].status());
+        }
+      }
+      reactor->Finish(grpc::Status::OK);
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,
+                                                        const v1::GetTaskRequest* request,
+                                                        v1::Task* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status status = CheckTaskId(request->id(), "id");
+  if (status.ok()) {
+    absl::StatusOr<Task> task = store_.Get(request->id());  // a short indexed read
+    status = task.status();
+    if (task.ok()) *reply = Describe(*task);
+  }
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListTasks(grpc::CallbackServerContext* ctx,
+                                                          const v1::ListTasksRequest* request,
+                                                          v1::ListTasksResponse* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto fail = [reactor](const std::string& message) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message));
+    return reactor;
+  };
+  if (request->page_size() < 0) {
+    return fail(absl::StrCat("page_size is ", request->page_size(), "; allowed: 0 (= ",
+                             kDefaultPageSize, ") .. ", kMaxPageSize,
+                             " (larger values are lowered)"));
+  }
+  store::ListQuery query;
+  query.page_size = request->page_size() == 0 ? kDefaultPageSize
+                                              : std::min(request->page_size(), kMaxPageSize);
+  for (int i = 0; i < request->states_size(); ++i) {
+    std::optional<TaskState> state = StateFromProto(request->states(i));
+    if (!state.has_value()) {
+      return fail(absl::StrCat("states[", i, "] is ", request->states(i),
+                               "; allowed: QUEUED, SUBMITTING, RUNNING, DOWNLOADING, SUCCEEDED, "
+                               "FAILED, CANCELLED"));
+    }
+    query.states.push_back(*state);
+  }
+  query.backend = request->backend();
+  for (const auto& [key, value] : request->labels()) {
+    if (!IsLabelFilterKey(key)) {
+      return fail(absl::StrCat("labels key \"", key.substr(0, 64), "\" must be 1..", kMaxLabelKey,
+                               " characters"));
+    }
+    query.labels[key] = value;
+  }
+  std::string digest = FilterDigest(query);
+  if (!request->page_token().empty()) {
+    absl::StatusOr<store::ListCursor> cursor = DecodePageToken(request->page_token(), digest);
+    if (!cursor.ok()) return fail(std::string(cursor.status().message()));
+    query.after = *cursor;
+  }
+  absl::StatusOr<store::ListPage> page = store_.List(query);
+  if (!page.ok()) {
+    reactor->Finish(ToGrpcStatus(page.status()));
+    return reactor;
+  }
+  for (const Task& task : page->tasks) *reply->add_tasks() = Describe(task);
+  if (page->has_more && !page->tasks.empty()) {
+    const Task& last = page->tasks.back();
+    reply->set_next_page_token(EncodePageToken({last.create_time, last.id}, digest));
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::CancelTask(grpc::CallbackServerContext* ctx,
+                                                           const v1::CancelTaskRequest* request,
+                                                           v1::Task* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status id_ok = CheckTaskId(request->id(), "id");
+  if (!id_ok.ok()) {
+    reactor->Finish(ToGrpcStatus(id_ok));
+    return reactor;
+  }
+  blocking_.Schedule([this, request, reply, reactor] {
+    absl::StatusOr<Task> task = engine_.Cancel(request->id());
+    if (task.ok()) *reply = Describe(*task);
+    reactor->Finish(ToGrpcStatus(task.status()));
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::Task>* VideoTaskServiceImpl::WatchTask(
+    grpc::CallbackServerContext* ctx, const v1::WatchTaskRequest* request) {
+  absl::Status id_ok = CheckTaskId(request->id(), "id");
+  if (!id_ok.ok() || draining_) {
+    class Refuse final : public grpc::ServerWriteReactor<v1::Task> {
+     public:
+      explicit Refuse(grpc::Status status) { Finish(status); }
+      void OnDone() override { delete this; }
+    };
+    return new Refuse(id_ok.ok() ? Draining() : ToGrpcStatus(id_ok));
+  }
+  return NewWatchReactor(*this, ctx, request->id());
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::WaitTask(grpc::CallbackServerContext* ctx,
+                                                         const v1::WaitTaskRequest* request,
+                                                         v1::Task* reply) {
+  absl::Status id_ok = CheckTaskId(request->id(), "id");
+  absl::Duration timeout = absl::Seconds(request->timeout().seconds()) +
+                           absl::Nanoseconds(request->timeout().nanos());
+  if (id_ok.ok() && timeout < absl::ZeroDuration()) {
+    id_ok = absl::InvalidArgumentError("timeout is negative; allowed: 0 (= 60s) .. 60s");
+  }
+  if (!id_ok.ok()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(id_ok));
+    return reactor;
+  }
+  if (timeout == absl::ZeroDuration() || timeout > kMaxWait) timeout = kMaxWait;
+  return NewWaitReactor(*this, ctx, request->id(), timeout, reply);
+}
+
+grpc::ServerWriteReactor<v1::OutputChunk>* VideoTaskServiceImpl::ReadTaskOutput(
+    grpc::CallbackServerContext* ctx, const v1::ReadTaskOutputRequest* request) {
+  absl::Status id_ok = CheckTaskId(request->id(), "id");
+  if (!id_ok.ok()) {
+    class Refuse final : public grpc::ServerWriteReactor<v1::OutputChunk> {
+     public:
+      explicit Refuse(grpc::Status status) { Finish(status); }
+      void OnDone() override { delete this; }
+    };
+    return new Refuse(ToGrpcStatus(id_ok));
+  }
+  return NewOutputReactor(*this, request->id(), request->offset());
+}
+
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListBackends(grpc::CallbackServerContext* ctx,
+                                                             const v1::ListBackendsRequest* request,
+                                                             v1::ListBackendsResponse* reply) {
+  for (const engine::EngineBackend& b : engine_.backends()) {
+    *reply->add_backends() = BackendToProto(b.config, b.backend->capabilities());
+  }
+  reply->set_default_backend(validator_.default_backend());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace videotask::api

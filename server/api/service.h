@@ -1,0 +1,97 @@
+// The gRPC adapter: validates requests, calls the engine and the store,
+// maps results and errors. Unary calls that may block (submit, cancel) run
+// on the injected executor, never on gRPC's threads; watch and wait hold no
+// thread while they wait.
+#ifndef VIDEOTASK_SERVER_API_SERVICE_H_
+#define VIDEOTASK_SERVER_API_SERVICE_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "common/executor.h"
+#include "server/api/validation.h"
+#include "server/engine/engine.h"
+#include "server/engine/watch_hub.h"
+#include "server/store/task_store.h"
+#include "videotask/v1/video_task_service.grpc.pb.h"
+
+namespace videotask::api {
+
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kMaxBatch = 1000;
+inline constexpr absl::Duration kMaxWait = absl::Seconds(60);
+inline constexpr int64_t kOutputChunkBytes = 1 << 20;
+
+// Something that can be told to end early (open WatchTask streams).
+class Drainable {
+ public:
+  virtual ~Drainable() = default;
+  virtual void Drain() = 0;
+};
+
+class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService {
+ public:
+  // Everything is borrowed and must outlive the service.
+  VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store, engine::WatchHub& hub,
+                       const Validator& validator, Executor& blocking);
+  ~VideoTaskServiceImpl() override;
+
+  // Refuses new submits with UNAVAILABLE and ends open watch streams, so a
+  // graceful shutdown does not wait on them.
+  void BeginDrain() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Registry of open streams (used by the reactors).
+  void AddStream(Drainable* stream) ABSL_LOCKS_EXCLUDED(mu_);
+  void RemoveStream(Drainable* stream) ABSL_LOCKS_EXCLUDED(mu_);
+
+  engine::Engine& engine() { return engine_; }
+  store::TaskStore& store() { return store_; }
+  engine::WatchHub& hub() { return hub_; }
+  v1::Task Describe(const Task& task) const;
+
+ private:
+  grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
+                                       const v1::SubmitTaskRequest* request,
+                                       v1::Task* reply) override;
+  grpc::ServerUnaryReactor* BatchSubmitTasks(grpc::CallbackServerContext* ctx,
+                                             const v1::BatchSubmitTasksRequest* request,
+                                             v1::BatchSubmitTasksResponse* reply) override;
+  grpc::ServerUnaryReactor* GetTask(grpc::CallbackServerContext* ctx,
+                                    const v1::GetTaskRequest* request, v1::Task* reply) override;
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* ctx,
+                                      const v1::ListTasksRequest* request,
+                                      v1::ListTasksResponse* reply) override;
+  grpc::ServerUnaryReactor* CancelTask(grpc::CallbackServerContext* ctx,
+                                       const v1::CancelTaskRequest* request,
+                                       v1::Task* reply) override;
+  grpc::ServerWriteReactor<v1::Task>* WatchTask(grpc::CallbackServerContext* ctx,
+                                                const v1::WatchTaskRequest* request) override;
+  grpc::ServerUnaryReactor* WaitTask(grpc::CallbackServerContext* ctx,
+                                     const v1::WaitTaskRequest* request, v1::Task* reply) override;
+  grpc::ServerWriteReactor<v1::OutputChunk>* ReadTaskOutput(
+      grpc::CallbackServerContext* ctx, const v1::ReadTaskOutputRequest* request) override;
+  grpc::ServerUnaryReactor* ListBackends(grpc::CallbackServerContext* ctx,
+                                         const v1::ListBackendsRequest* request,
+                                         v1::ListBackendsResponse* reply) override;
+
+  engine::Engine& engine_;
+  store::TaskStore& store_;
+  engine::WatchHub& hub_;
+  const Validator& validator_;
+  Executor& blocking_;
+  std::atomic<bool> draining_{false};
+
+  absl::Mutex mu_;
+  absl::flat_hash_set<Drainable*> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// Validates a task id argument: INVALID_ARGUMENT when empty or malformed.
+absl::Status CheckTaskId(const std::string& id, absl::string_view field);
+
+}  // namespace videotask::api
+
+#endif  // VIDEOTASK_SERVER_API_SERVICE_H_

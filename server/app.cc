@@ -1,0 +1,104 @@
+#include "server/app.h"
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "backends/builtin.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "server/store/sqlite_task_store.h"
+
+namespace videotask {
+
+absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& clock,
+                                                 std::unique_ptr<backends::HttpTransport> http) {
+  if (config.output_dir.empty()) config.output_dir = config.data_dir + "/outputs";
+  if (config.backends.empty()) {
+    return absl::InvalidArgumentError("no backend is enabled (--backends)");
+  }
+  if (config.default_backend.empty()) config.default_backend = config.backends.front().name;
+  std::unique_ptr<App> app(new App(std::move(config)));
+  const AppConfig& cfg = app->config_;
+  app->http_ = std::move(http);
+  VT_RETURN_IF_ERROR(MakeDirs(cfg.data_dir));
+  VT_RETURN_IF_ERROR(MakeDirs(cfg.output_dir));
+
+  store::SqliteStoreOptions store_options;
+  store_options.data_dir = cfg.data_dir;
+  store_options.clock = &clock;
+  VT_ASSIGN_OR_RETURN(app->store_, store::SqliteTaskStore::Open(store_options));
+
+  backends::BackendRegistry registry;
+  VT_RETURN_IF_ERROR(backends::RegisterBuiltinBackends(registry));
+  std::vector<engine::EngineBackend> enabled;
+  bool default_found = false;
+  for (const backends::BackendConfig& bc : cfg.backends) {
+    VT_ASSIGN_OR_RETURN(const backends::BackendFactory* factory, registry.Find(bc.name));
+    backends::BackendDeps deps{clock, app->http_.get()};
+    absl::StatusOr<std::unique_ptr<backends::Backend>> backend = factory->Create(bc, deps);
+    if (!backend.ok()) {
+      return absl::Status(backend.status().code(),
+                          absl::StrCat("backend ", bc.name, ": ", backend.status().message()));
+    }
+    enabled.push_back(engine::EngineBackend{bc, *std::move(backend)});
+    default_found = default_found || bc.name == cfg.default_backend;
+  }
+  if (!default_found) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_backend \"", cfg.default_backend,
+                                                   "\" is not among the enabled --backends"));
+  }
+
+  engine::EngineOptions engine_options;
+  engine_options.owner = absl::StrCat("videotaskd-", ::getpid(), "-",
+                                      absl::Uniform<uint32_t>(app->rng_));
+  engine_options.lease_duration = cfg.lease_duration;
+  engine_options.retry = cfg.retry;
+  engine_options.output_dir = cfg.output_dir;
+  engine_options.max_queued_tasks = cfg.max_queued_tasks;
+  for (const engine::EngineBackend& b : enabled) {
+    engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
+  }
+  app->workers_ = std::make_unique<ThreadPool>(cfg.worker_threads);
+  app->api_pool_ = std::make_unique<ThreadPool>(cfg.api_threads);
+  app->engine_ = std::make_unique<engine::Engine>(engine_options, *app->store_, std::move(enabled),
+                                                  clock, app->rng_, *app->workers_, app->hub_);
+  api::ValidatorOptions validator_options;
+  validator_options.default_backend = cfg.default_backend;
+  validator_options.image_root = cfg.image_root;
+  validator_options.max_image_bytes = cfg.max_image_bytes;
+  app->validator_ =
+      std::make_unique<api::Validator>(validator_options, app->engine_->backends());
+  app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
+      *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_);
+  return app;
+}
+
+App::~App() {
+  Stop();
+  // The pools finish their queued work before the engine and store go.
+  api_pool_.reset();
+  workers_.reset();
+}
+
+absl::Status App::Start() {
+  VT_RETURN_IF_ERROR(engine_->Recover());
+  engine_->Start();
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void App::BeginDrain() { service_->BeginDrain(); }
+
+void App::Stop() {
+  if (engine_ != nullptr) engine_->Stop();
+}
+
+backends::Backend* App::backend(absl::string_view name) {
+  const engine::EngineBackend* b = engine_->FindBackend(name);
+  return b == nullptr ? nullptr : b->backend.get();
+}
+
+}  // namespace videotask

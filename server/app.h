@@ -1,0 +1,80 @@
+// Wires the rooms together: store, backends, engine, API service. The only
+// place where concrete classes meet (besides main).
+#ifndef VIDEOTASK_SERVER_APP_H_
+#define VIDEOTASK_SERVER_APP_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "backends/api/backend.h"
+#include "backends/http/http_transport.h"
+#include "common/clock.h"
+#include "common/executor.h"
+#include "server/api/service.h"
+#include "server/api/validation.h"
+#include "server/engine/engine.h"
+#include "server/engine/watch_hub.h"
+#include "server/store/task_store.h"
+
+namespace videotask {
+
+struct AppConfig {
+  std::string data_dir = "./var/videotask";
+  std::string output_dir;  // "" = <data_dir>/outputs
+  std::string image_root;
+  int64_t max_image_bytes = 16 << 20;
+  std::vector<backends::BackendConfig> backends;  // enabled, in order
+  std::string default_backend;                    // "" = the first enabled
+  int worker_threads = 16;
+  int api_threads = 8;
+  int64_t max_queued_tasks = 1'000'000;
+  absl::Duration lease_duration = absl::Seconds(60);
+  engine::RetryPolicy retry;
+};
+
+class App {
+ public:
+  // `clock` is borrowed and outlives the app. `http` may be null when no
+  // enabled backend needs it.
+  static absl::StatusOr<std::unique_ptr<App>> Create(AppConfig config, const Clock& clock,
+                                                     std::unique_ptr<backends::HttpTransport> http);
+  ~App();
+
+  // Recovers what a previous process left, then starts dispatching.
+  absl::Status Start();
+  // Refuses new submits and ends open streams (before Server::Shutdown).
+  void BeginDrain();
+  // Stops dispatching and waits for provider calls in flight.
+  void Stop();
+
+  api::VideoTaskServiceImpl& service() { return *service_; }
+  engine::Engine& engine() { return *engine_; }
+  store::TaskStore& store() { return *store_; }
+  engine::WatchHub& hub() { return hub_; }
+  // nullptr for a backend that is not enabled.
+  backends::Backend* backend(absl::string_view name);
+  const AppConfig& config() const { return config_; }
+
+ private:
+  explicit App(AppConfig config) : config_(std::move(config)) {}
+
+  AppConfig config_;
+  absl::BitGen rng_;
+  std::unique_ptr<backends::HttpTransport> http_;
+  std::unique_ptr<store::TaskStore> store_;
+  engine::WatchHub hub_;
+  std::unique_ptr<ThreadPool> workers_;
+  std::unique_ptr<ThreadPool> api_pool_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<api::Validator> validator_;
+  std::unique_ptr<api::VideoTaskServiceImpl> service_;
+  bool started_ = false;
+};
+
+}  // namespace videotask
+
+#endif  // VIDEOTASK_SERVER_APP_H_

@@ -1,0 +1,183 @@
+// The dispatch engine: takes QUEUED tasks by priority then FIFO under
+// per-backend limits, creates them at the provider, polls them, downloads
+// their output, retries what may be retried and never creates a task twice.
+//
+// Threads: one dispatcher thread (Start/Stop) decides what is due; provider
+// calls run on the injected worker executor. Every transition is one store
+// update (compare-and-set on the task's version) followed by one event on
+// the WatchHub. Tests drive it without threads: an InlineExecutor, a
+// FakeClock and RunOnce().
+#ifndef VIDEOTASK_SERVER_ENGINE_ENGINE_H_
+#define VIDEOTASK_SERVER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/random/bit_gen_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "backends/api/backend.h"
+#include "common/clock.h"
+#include "common/executor.h"
+#include "server/domain/task.h"
+#include "server/engine/output_writer.h"
+#include "server/engine/rate_limiter.h"
+#include "server/engine/retry_policy.h"
+#include "server/engine/watch_hub.h"
+#include "server/store/task_store.h"
+
+namespace videotask::engine {
+
+// Error codes the engine puts on tasks (Task.error.code).
+inline constexpr char kErrSubmissionAmbiguous[] = "SUBMISSION_AMBIGUOUS";
+inline constexpr char kErrProviderFailed[] = "PROVIDER_FAILED";
+inline constexpr char kErrProviderRejected[] = "PROVIDER_REJECTED";
+inline constexpr char kErrProviderAuth[] = "PROVIDER_AUTH";
+inline constexpr char kErrProviderUnavailable[] = "PROVIDER_UNAVAILABLE";
+inline constexpr char kErrRateLimited[] = "RATE_LIMITED";
+inline constexpr char kErrProviderNotFound[] = "PROVIDER_TASK_NOT_FOUND";
+inline constexpr char kErrDownloadFailed[] = "DOWNLOAD_FAILED";
+inline constexpr char kErrCancelled[] = "CANCELLED";
+inline constexpr char kErrInternal[] = "INTERNAL";
+
+struct EngineOptions {
+  std::string owner;  // lease owner id of this process
+  absl::Duration lease_duration = absl::Seconds(60);
+  RetryPolicy retry;
+  std::string output_dir;
+  int64_t max_output_bytes = int64_t{512} << 20;
+  int64_t max_queued_tasks = 1'000'000;
+};
+
+// One enabled backend with its limits.
+struct EngineBackend {
+  backends::BackendConfig config;
+  std::unique_ptr<backends::Backend> backend;
+};
+
+// The provider request for a task; `image_bytes` for content and
+// server_path images (read from the store), empty for https images.
+backends::StartRequest MakeStartRequest(const Task& task, std::string image_bytes);
+
+class Engine {
+ public:
+  // `store`, `clock`, `rng`, `workers` and `hub` are borrowed and must
+  // outlive the engine. `rng` is used under the engine's lock.
+  Engine(EngineOptions options, store::TaskStore& store, std::vector<EngineBackend> backends,
+         const Clock& clock, absl::BitGenRef rng, Executor& workers, WatchHub& hub);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Picks up what a previous process left (RUNNING tasks are polled again,
+  // never re-created; SUBMITTING ones fail as SUBMISSION_AMBIGUOUS). Call
+  // once, before Start() or the first RunOnce().
+  absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the dispatcher thread.
+  void Start() ABSL_LOCKS_EXCLUDED(mu_);
+  // Stops dispatching and waits for provider calls in flight; tasks stay
+  // resumable in the store.
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Assigns ids and times, stores the tasks (one group commit) and wakes the
+  // dispatcher. `done` runs on a store thread; must not block. A full queue
+  // gives RESOURCE_EXHAUSTED for every item.
+  void SubmitAsync(std::vector<store::NewTask> tasks,
+                   std::function<void(store::InsertResults)> done) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Cancels a task that has not finished (its provider task too).
+  // FAILED_PRECONDITION for a terminal task, NOT_FOUND for an unknown one.
+  absl::StatusOr<Task> Cancel(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Why a QUEUED task is waiting, for Task.provider_status ("" otherwise).
+  std::string DescribeWait(const Task& task) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // nullptr for a backend that is not enabled.
+  const EngineBackend* FindBackend(absl::string_view name) const;
+  const std::vector<EngineBackend>& backends() const { return backends_; }
+
+  // Does everything due now (claims, polls, downloads, retries) and returns
+  // when the next thing falls due. For tests and for the dispatcher thread.
+  absl::Time RunOnce() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Tasks this process is working on, per backend (tests, metrics).
+  int InFlight(absl::string_view backend) const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  enum class Step { kPoll, kFetch, kProviderCancel };
+  struct Timer {
+    std::string task_id;
+    Step step;
+  };
+  struct BackendState {
+    explicit BackendState(absl::Duration min_interval) : limiter(min_interval) {}
+    RateLimiter limiter;
+    int in_flight = 0;
+    bool maybe_queued = true;  // QUEUED tasks may be claimable
+    absl::Time next_queued_time = absl::InfinitePast();
+  };
+
+  // Steps, run on the workers.
+  void SubmitStep(Task task);
+  void PollStep(const std::string& task_id);
+  void FetchStep(const std::string& task_id);
+  void ProviderCancelStep(const std::string& task_id);
+
+  // Outcomes.
+  void RetryOrFail(Task task, const absl::Status& error, Step step);
+  void Fail(Task task, TaskError error);
+  void ScheduleStep(const std::string& task_id, Step step, absl::Time at) ABSL_LOCKS_EXCLUDED(mu_);
+  void ScheduleLocked(const std::string& task_id, Step step, absl::Time at)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunStep(const std::string& task_id, Step step);
+  // Forgets a task this process held and frees its backend slot.
+  void Release(const std::string& task_id) ABSL_LOCKS_EXCLUDED(mu_);
+  void Track(const Task& task) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Stores `task` (CAS on its version) and publishes it. On a version
+  // clash the stored task is returned as an ABORTED-free "current" so the
+  // caller can decide again: see Commit's contract in engine.cc.
+  absl::StatusOr<Task> Commit(Task task);
+  absl::Duration PollDelay(const EngineBackend& backend) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Duration Backoff(int attempt, const absl::Status& error) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<backends::StartRequest> BuildStartRequest(const Task& task);
+  // After a lost compare-and-set: reloads the task and lets go of it when
+  // it has ended meanwhile (a cancel).
+  void OnConflict(const std::string& task_id);
+  absl::Status BeginStep() ABSL_LOCKS_EXCLUDED(mu_);
+  void EndStep() ABSL_LOCKS_EXCLUDED(mu_);
+  void DispatcherLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Time ClaimDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const EngineOptions options_;
+  store::TaskStore& store_;
+  std::vector<EngineBackend> backends_;
+  const Clock& clock_;
+  Executor& workers_;
+  WatchHub& hub_;
+  OutputWriter output_writer_;
+
+  mutable absl::Mutex mu_;
+  absl::BitGenRef rng_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, BackendState> backend_state_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, Timer> timers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::string> active_ ABSL_GUARDED_BY(mu_);  // id -> backend
+  int steps_running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool kicked_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_lease_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t queued_estimate_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::thread dispatcher_;
+};
+
+}  // namespace videotask::engine
+
+#endif  // VIDEOTASK_SERVER_ENGINE_ENGINE_H_

@@ -1,0 +1,100 @@
+#include "server/engine/output_writer.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+
+namespace videotask::engine {
+namespace {
+
+// Hashes a file, for comparing a clashing output with ours.
+absl::StatusOr<std::string> FileSha256(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open output");
+  Sha256 sha;
+  char buf[64 << 10];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) sha.Update(absl::string_view(buf, n));
+  ::close(fd);
+  if (n < 0) return ErrnoStatus(errno, "read output");
+  return sha.HexDigest();
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string dir, std::string stub, std::string task_id,
+                       std::string temp_path, int fd, int64_t max_bytes)
+    : dir_(std::move(dir)),
+      stub_(std::move(stub)),
+      task_id_(std::move(task_id)),
+      temp_path_(std::move(temp_path)),
+      fd_(fd),
+      max_bytes_(max_bytes) {}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(temp_path_.c_str());
+}
+
+absl::Status OutputFile::Write(absl::string_view chunk) {
+  if (written_ + static_cast<int64_t>(chunk.size()) > max_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("output is larger than the limit of ", max_bytes_, " bytes"));
+  }
+  size_t done = 0;
+  while (done < chunk.size()) {
+    ssize_t n = ::write(fd_, chunk.data() + done, chunk.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "write output");
+    done += static_cast<size_t>(n);
+  }
+  sha_.Update(chunk);
+  written_ += static_cast<int64_t>(chunk.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OutputInfo> OutputFile::Commit() {
+  if (written_ == 0) return absl::UnavailableError("the provider's output was empty");
+  if (::fsync(fd_) != 0) return ErrnoStatus(errno, "fsync output");
+  ::close(fd_);
+  fd_ = -1;
+  OutputInfo info;
+  info.size_bytes = written_;
+  info.sha256 = sha_.HexDigest();
+  info.path = absl::StrCat(dir_, "/", stub_, ".mp4");
+  // link() never replaces an existing name, unlike rename().
+  if (::link(temp_path_.c_str(), info.path.c_str()) != 0) {
+    if (errno != EEXIST) return ErrnoStatus(errno, "link output");
+    VT_ASSIGN_OR_RETURN(std::string existing, FileSha256(info.path));
+    if (existing != info.sha256) {
+      info.path = absl::StrCat(dir_, "/", stub_, "-", task_id_, ".mp4");
+      if (::rename(temp_path_.c_str(), info.path.c_str()) != 0) {
+        return ErrnoStatus(errno, "rename output");
+      }
+    }
+  }
+  ::unlink(temp_path_.c_str());
+  committed_ = true;
+  VT_RETURN_IF_ERROR(SyncDir(dir_));
+  return info;
+}
+
+absl::StatusOr<std::unique_ptr<OutputFile>> OutputWriter::Begin(const std::string& stub,
+                                                                const std::string& task_id) const {
+  VT_RETURN_IF_ERROR(MakeDirs(dir_));
+  std::string temp = absl::StrCat(dir_, "/.", stub, ".", task_id, ".part");
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "create output temp file");
+  return std::unique_ptr<OutputFile>(new OutputFile(dir_, stub, task_id, temp, fd, max_bytes_));
+}
+
+}  // namespace videotask::engine

@@ -1,0 +1,60 @@
+// Writes provider outputs into the output folder: streamed to a temp file,
+// size-capped, fsynced, renamed into place without overwriting another file.
+#ifndef VIDEOTASK_SERVER_ENGINE_OUTPUT_WRITER_H_
+#define VIDEOTASK_SERVER_ENGINE_OUTPUT_WRITER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "backends/api/backend.h"
+#include "common/sha256.h"
+
+namespace videotask::engine {
+
+struct OutputInfo {
+  std::string path;
+  int64_t size_bytes = 0;
+  std::string sha256;
+};
+
+// One output being written. Not thread-safe. The temp file is removed
+// unless Commit() succeeded.
+class OutputFile final : public backends::OutputSink {
+ public:
+  ~OutputFile() override;
+  absl::Status Write(absl::string_view chunk) override;
+  // fsyncs, then renames to `<dir>/<stub>.mp4`. When that name is taken by
+  // an identical file (a crash between rename and the database commit), the
+  // existing file is kept; by a different one, `<stub>-<task id>.mp4` is used.
+  absl::StatusOr<OutputInfo> Commit();
+
+ private:
+  friend class OutputWriter;
+  OutputFile(std::string dir, std::string stub, std::string task_id, std::string temp_path, int fd,
+             int64_t max_bytes);
+
+  std::string dir_, stub_, task_id_, temp_path_;
+  int fd_;
+  int64_t max_bytes_;
+  int64_t written_ = 0;
+  Sha256 sha_;
+  bool committed_ = false;
+};
+
+class OutputWriter {
+ public:
+  OutputWriter(std::string dir, int64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {}
+  absl::StatusOr<std::unique_ptr<OutputFile>> Begin(const std::string& stub,
+                                                    const std::string& task_id) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  int64_t max_bytes_;
+};
+
+}  // namespace videotask::engine
+
+#endif  // VIDEOTASK_SERVER_ENGINE_OUTPUT_WRITER_H_

@@ -1,0 +1,264 @@
+// videotaskd: the videotask gRPC server.
+#include <signal.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "backends/http/curl_transport.h"
+#include "absl/time/time.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "server/app.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to serve gRPC on (host:port). Loopback by default; port 0 picks a free port "
+          "(see --port_file).");
+ABSL_FLAG(std::string, port_file, "",
+          "When set, the port actually bound is written to this file (decimal, newline) once the "
+          "server is serving.");
+ABSL_FLAG(std::string, data_dir, "./var/videotask",
+          "Directory of the SQLite queue (videotask.db) and the image blobs.");
+ABSL_FLAG(std::string, output_dir, "", "Directory for output videos; empty = <data_dir>/outputs.");
+ABSL_FLAG(std::string, backends, "",
+          "Comma list of enabled backends (mock, runway). Empty = \"mock\", or \"runway,mock\" when "
+          "RUNWAYML_API_SECRET is set.");
+ABSL_FLAG(std::string, default_backend, "",
+          "Backend for tasks that name none; empty = the first of --backends.");
+ABSL_FLAG(std::string, image_root, "",
+          "Directory that spec.image.server_path is confined to; empty = server_path images are "
+          "refused.");
+ABSL_FLAG(int64_t, max_image_bytes, 16 << 20,
+          "Largest accepted image in bytes (gRPC's receive limit is raised to match).");
+ABSL_FLAG(int64_t, max_queued_tasks, 1'000'000,
+          "Submits beyond this many QUEUED tasks get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, worker_threads, 16, "Threads making provider calls (create, poll, download).");
+ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
+          "How long a claimed task stays with this process without renewal.");
+ABSL_FLAG(int, retry_max_attempts, 5, "Tries of one step before a task fails with the last error.");
+ABSL_FLAG(absl::Duration, retry_initial_backoff, absl::Seconds(2),
+          "Backoff ceiling after the first failure (doubles each try, full jitter).");
+ABSL_FLAG(absl::Duration, retry_max_backoff, absl::Minutes(2), "Largest backoff between tries.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
+          "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish.");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warn, error or off.");
+
+ABSL_FLAG(int, mock_max_concurrency, 512, "mock: provider tasks running at once.");
+ABSL_FLAG(absl::Duration, mock_min_submit_interval, absl::ZeroDuration(),
+          "mock: minimum time between two creations.");
+ABSL_FLAG(absl::Duration, mock_poll_interval, absl::Milliseconds(50), "mock: poll interval.");
+ABSL_FLAG(std::string, mock_ledger, "",
+          "mock: append every provider create to this file (\"<task id> <provider id>\"), to prove "
+          "across restarts that nothing was created twice.");
+
+ABSL_FLAG(int, runway_max_concurrency, 4, "runway: provider tasks running at once.");
+ABSL_FLAG(absl::Duration, runway_min_submit_interval, absl::Seconds(2),
+          "runway: minimum time between two creations.");
+ABSL_FLAG(absl::Duration, runway_poll_interval, absl::Seconds(6),
+          "runway: poll interval (at least 5s unless the base URL is a loopback address).");
+ABSL_FLAG(absl::Duration, runway_poll_jitter, absl::Milliseconds(1500),
+          "runway: +- random spread around the poll interval.");
+ABSL_FLAG(std::string, runway_base_url, "https://api.dev.runwayml.com",
+          "runway: API base URL (plain http only for loopback hosts).");
+
+namespace videotask {
+namespace {
+
+struct Fatal {
+  std::string message;
+};
+
+std::vector<std::string> EnabledBackends() {
+  std::string list = absl::GetFlag(FLAGS_backends);
+  const char* secret = std::getenv("RUNWAYML_API_SECRET");
+  bool have_secret = secret != nullptr && *secret != '\0';
+  if (list.empty()) list = have_secret ? "runway,mock" : "mock";
+  std::vector<std::string> names;
+  for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    names.emplace_back(absl::StripAsciiWhitespace(name));
+  }
+  return names;
+}
+
+bool IsLoopbackUrl(const std::string& url) {
+  for (const char* prefix : {"http://127.", "https://127.", "http://localhost", "https://localhost",
+                             "http://[::1]", "https://[::1]"}) {
+    if (absl::StartsWith(url, prefix)) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<AppConfig> ConfigFromFlags() {
+  AppConfig config;
+  config.data_dir = absl::GetFlag(FLAGS_data_dir);
+  config.output_dir = absl::GetFlag(FLAGS_output_dir);
+  config.image_root = absl::GetFlag(FLAGS_image_root);
+  config.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
+  config.default_backend = absl::GetFlag(FLAGS_default_backend);
+  config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  config.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
+  config.lease_duration = absl::GetFlag(FLAGS_lease_duration);
+  config.retry.max_attempts = absl::GetFlag(FLAGS_retry_max_attempts);
+  config.retry.initial_backoff = absl::GetFlag(FLAGS_retry_initial_backoff);
+  config.retry.max_backoff = absl::GetFlag(FLAGS_retry_max_backoff);
+  if (config.max_image_bytes <= 0 || config.max_image_bytes > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError("--max_image_bytes must be 1..1073741824");
+  }
+  if (config.worker_threads < 1 || config.worker_threads > 1024) {
+    return absl::InvalidArgumentError("--worker_threads must be 1..1024");
+  }
+  if (config.retry.max_attempts < 1) {
+    return absl::InvalidArgumentError("--retry_max_attempts must be at least 1");
+  }
+  for (const std::string& name : EnabledBackends()) {
+    backends::BackendConfig bc;
+    bc.name = name;
+    bc.max_image_bytes = config.max_image_bytes;
+    if (name == "mock") {
+      bc.max_concurrency = absl::GetFlag(FLAGS_mock_max_concurrency);
+      bc.min_submit_interval = absl::GetFlag(FLAGS_mock_min_submit_interval);
+      bc.poll_interval = absl::GetFlag(FLAGS_mock_poll_interval);
+      bc.ledger_path = absl::GetFlag(FLAGS_mock_ledger);
+    } else if (name == "runway") {
+      bc.max_concurrency = absl::GetFlag(FLAGS_runway_max_concurrency);
+      bc.min_submit_interval = absl::GetFlag(FLAGS_runway_min_submit_interval);
+      bc.poll_interval = absl::GetFlag(FLAGS_runway_poll_interval);
+      bc.poll_jitter = absl::GetFlag(FLAGS_runway_poll_jitter);
+      bc.base_url = absl::GetFlag(FLAGS_runway_base_url);
+      const char* secret = std::getenv("RUNWAYML_API_SECRET");
+      if (secret == nullptr || *secret == '\0') {
+        return absl::FailedPreconditionError(
+            "backend runway needs the RUNWAYML_API_SECRET environment variable (the API key); "
+            "it is not set");
+      }
+      bc.api_secret = secret;
+      if (bc.poll_interval < absl::Seconds(5) && !IsLoopbackUrl(bc.base_url)) {
+        return absl::InvalidArgumentError(
+            "--runway_poll_interval must be at least 5s: the provider does not update a task more "
+            "often (shorter intervals are allowed only for a loopback --runway_base_url)");
+      }
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--backends names \"", name, "\"; known backends: mock, runway"));
+    }
+    if (bc.max_concurrency < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, "_max_concurrency must be >= 1"));
+    }
+    if (bc.min_submit_interval < absl::ZeroDuration() || bc.poll_interval < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, "_* durations must be >= 0"));
+    }
+    config.backends.push_back(std::move(bc));
+  }
+  return config;
+}
+
+// The HTTP client, when an enabled backend talks HTTP.
+absl::StatusOr<std::unique_ptr<backends::HttpTransport>> MakeHttpTransport(const AppConfig& config) {
+  for (const backends::BackendConfig& b : config.backends) {
+    if (b.name != "runway") continue;
+    absl::StatusOr<std::unique_ptr<backends::CurlTransport>> curl = backends::CurlTransport::Create();
+    if (!curl.ok()) return curl.status();
+    return std::unique_ptr<backends::HttpTransport>(*std::move(curl));
+  }
+  return std::unique_ptr<backends::HttpTransport>();
+}
+
+int Run() {
+  if (!SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
+    VT_LOG_ERROR("--log_level must be one of debug, info, warn, error, off");
+    return 2;
+  }
+  // Signals are taken by a sigwait thread, never by handlers inside gRPC.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<AppConfig> config = ConfigFromFlags();
+  if (!config.ok()) {
+    VT_LOG_ERROR("{}", config.status().message());
+    return 2;
+  }
+  SystemClock clock;
+  absl::StatusOr<std::unique_ptr<backends::HttpTransport>> http = MakeHttpTransport(*config);
+  if (!http.ok()) {
+    VT_LOG_ERROR("cannot start: {}", http.status().message());
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock, *std::move(http));
+  if (!app.ok()) {
+    VT_LOG_ERROR("cannot start: {}", app.status().message());
+    return 1;
+  }
+  absl::Status started = (*app)->Start();
+  if (!started.ok()) {
+    VT_LOG_ERROR("cannot start: {}", started.message());
+    return 1;
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  std::string listen = absl::GetFlag(FLAGS_listen);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  int64_t max_message = std::min<int64_t>(
+      INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+  builder.RegisterService(&(*app)->service());
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    VT_LOG_ERROR("cannot listen on {}", listen);
+    return 1;
+  }
+  server->GetHealthCheckService()->SetServingStatus(true);
+  VT_LOG_INFO("videotaskd serving on port {} (backends: {}; data dir: {})", port,
+              absl::GetFlag(FLAGS_backends).empty() ? "default" : absl::GetFlag(FLAGS_backends),
+              config->data_dir);
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    absl::Status written =
+        WriteFileAtomically(absl::GetFlag(FLAGS_port_file), absl::StrCat(port, "\n"));
+    if (!written.ok()) VT_LOG_ERROR("writing --port_file failed: {}", written.message());
+  }
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    VT_LOG_INFO("signal {}: draining", sig);
+    server->GetHealthCheckService()->SetServingStatus(false);
+    (*app)->BeginDrain();
+    server->Shutdown(std::chrono::system_clock::now() +
+                     absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));
+  });
+  server->Wait();
+  waiter.join();
+  (*app)->Stop();
+  VT_LOG_INFO("stopped; unfinished tasks resume at the next start");
+  return 0;
+}
+
+}  // namespace
+}  // namespace videotask
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "videotaskd: turns still images into short videos.\n"
+      "  videotaskd [--listen=127.0.0.1:50051] [--data_dir=./var/videotask] [--backends=mock]\n"
+      "Run with --helpfull for every flag.");
+  absl::ParseCommandLine(argc, argv);
+  return videotask::Run();
+}
