@@ -23,6 +23,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "server/app.h"
+#include "server/auth/auth.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve gRPC on (host:port). Loopback by default; port 0 picks a free port "
@@ -55,6 +56,15 @@ ABSL_FLAG(absl::Duration, retry_max_backoff, absl::Minutes(2), "Largest backoff 
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn, error or off.");
+
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key, gRPC is served over TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM roots for mutual TLS: clients must present a certificate they signed.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File of bearer tokens, one per line ('#' comments): every call but health checks "
+          "must send \"authorization: Bearer <token>\" or gets UNAUTHENTICATED.");
 
 ABSL_FLAG(int, mock_max_concurrency, 512, "mock: provider tasks running at once.");
 ABSL_FLAG(absl::Duration, mock_min_submit_interval, absl::ZeroDuration(),
@@ -215,16 +225,45 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  auth::SecurityOptions security;
+  security.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  security.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  security.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
+    absl::StatusOr<std::vector<std::string>> tokens =
+        auth::LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
+    if (!tokens.ok()) {
+      VT_LOG_ERROR("cannot start: {}", tokens.status().message());
+      return 2;
+    }
+    security.tokens = std::make_shared<const auth::TokenChecker>(*tokens);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      auth::MakeServerCredentials(security);
+  if (!credentials.ok()) {
+    VT_LOG_ERROR("cannot start: {}", credentials.status().message());
+    return 2;
+  }
+  VT_LOG_INFO("transport: {}{}; callers: {}",
+              security.tls.cert_file.empty() ? "plain text" : "TLS",
+              security.tls.client_ca_file.empty() ? "" : " with client certificates",
+              security.tokens == nullptr
+                  ? "not authenticated"
+                  : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
+  builder.AddListeningPort(listen, *credentials, &port);
   int64_t max_message = std::min<int64_t>(
       INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
   builder.RegisterService(&(*app)->service());
+  // The health service is synchronous; short polls let shutdown finish fast.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     VT_LOG_ERROR("cannot listen on {}", listen);
     return 1;
   }
+  constexpr char kServiceName[] = "videotask.v1.VideoTaskService";
+  server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->GetHealthCheckService()->SetServingStatus(true);
   VT_LOG_INFO("videotaskd serving on port {} (backends: {}; data dir: {})", port,
               absl::GetFlag(FLAGS_backends).empty() ? "default" : absl::GetFlag(FLAGS_backends),
@@ -239,6 +278,7 @@ int Run() {
     int sig = 0;
     sigwait(&signals, &sig);
     VT_LOG_INFO("signal {}: draining", sig);
+    server->GetHealthCheckService()->SetServingStatus(kServiceName, false);
     server->GetHealthCheckService()->SetServingStatus(false);
     (*app)->BeginDrain();
     server->Shutdown(std::chrono::system_clock::now() +

@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 
-#include <grpcpp/alarm.h>
 
 #include "absl/strings/str_cat.h"
 #include "server/api/mapping.h"
@@ -102,16 +101,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
 };
 
 // WaitTask: answers at the first terminal state, or with the latest state
-// when the timeout passes. Deletes itself once both OnDone and the alarm
-// callback have run.
+// when the timeout passes. Deletes itself once OnDone has run and the
+// timeout has run or been cancelled.
 class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
  public:
   WaitReactor(VideoTaskServiceImpl& service, const std::string& id, absl::Time deadline,
               v1::Task* reply)
       : service_(service), id_(id), reply_(reply) {
     // Armed first, so OnDone's Cancel always finds it.
-    alarm_.Set(absl::ToChronoTime(deadline), [this](bool fired) {
-      if (fired) FinishWithLatest();
+    timer_ = service_.timers().Schedule(deadline, [this] {
+      FinishWithLatest();
       Unref();
     });
     service_.AddStream(this);
@@ -129,7 +128,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
   void OnDone() override {
     service_.hub().Unsubscribe(id_, token_);
     service_.RemoveStream(this);
-    alarm_.Cancel();
+    if (service_.timers().Cancel(timer_)) Unref();  // the timer will not run
     Unref();
   }
 
@@ -173,8 +172,8 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
   const std::string id_;
   v1::Task* reply_;
   uint64_t token_ = 0;
-  grpc::Alarm alarm_;
-  std::atomic<int> refs_{2};  // OnDone + the alarm callback
+  uint64_t timer_ = 0;
+  std::atomic<int> refs_{2};  // OnDone + the timeout callback
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int64_t latest_version_ ABSL_GUARDED_BY(mu_) = -1;

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
+#include "common/timer_queue.h"
 #include "server/api/validation.h"
 #include "server/engine/engine.h"
 #include "server/engine/watch_hub.h"
@@ -51,6 +52,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   engine::Engine& engine() { return engine_; }
   store::TaskStore& store() { return store_; }
   engine::WatchHub& hub() { return hub_; }
+  TimerQueue& timers() { return timers_; }
   v1::Task Describe(const Task& task) const;
 
  private:
@@ -84,6 +86,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   const Validator& validator_;
   Executor& blocking_;
   std::atomic<bool> draining_{false};
+  TimerQueue timers_;  // WaitTask timeouts
 
   absl::Mutex mu_;
   absl::flat_hash_set<Drainable*> streams_ ABSL_GUARDED_BY(mu_);
