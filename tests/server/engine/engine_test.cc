@@ -446,6 +446,39 @@ TEST_F(EngineTest, RecoveryAfterRestart) {
   EXPECT_EQ(creates_before, 1);
 }
 
+TEST_F(EngineTest, RecoveryOfDownloadingAndPendingProviderCancels) {
+  // DOWNLOADING when the process died: the output is fetched again, the
+  // provider task is not created again.
+  std::string downloading = Submit({{"mock.latency_ms", "600000"}}, "mock", 0, 1);
+  engine_->RunOnce();
+  Task d = Get(downloading);
+  ASSERT_EQ(d.state, TaskState::kRunning);
+  d.state = TaskState::kDownloading;
+  d.output_urls = {"mock://expired-url"};
+  VT_ASSERT_OK_AND_ASSIGN(Task stored_d, store_->Update(d));
+  // CANCELLED here, not yet at the provider.
+  std::string cancelling = Submit({{"mock.latency_ms", "600000"}}, "mock", 0, 2);
+  engine_->RunOnce();
+  Task c = Get(cancelling);
+  ASSERT_EQ(c.state, TaskState::kRunning);
+  c.state = TaskState::kCancelled;
+  c.provider_cancel_pending = true;
+  c.lease_owner.clear();
+  VT_ASSERT_OK_AND_ASSIGN(Task stored_c, store_->Update(c));
+  const std::string cancel_provider_id = stored_c.provider_task_id;
+
+  Open();
+  RunFor(absl::Seconds(5));
+  Task after_d = Get(downloading);
+  EXPECT_EQ(after_d.state, TaskState::kSucceeded) << after_d.error.message;
+  EXPECT_GT(after_d.output_size_bytes, 0);
+  Task after_c = Get(cancelling);
+  EXPECT_EQ(after_c.state, TaskState::kCancelled);
+  EXPECT_FALSE(after_c.provider_cancel_pending);
+  EXPECT_EQ(mock_->CancelCount(cancel_provider_id), 1);
+  EXPECT_EQ(mock_->TotalCreates(), 0);  // this process created nothing
+}
+
 TEST_F(EngineTest, AWatcherThatNeverReadsDoesNotBlockTheEngine) {
   std::string id = Submit();
   std::atomic<int> calls{0};
