@@ -68,7 +68,7 @@ void ServerTest::TearDown() { StopServer(); }
 void ServerTest::StartServer() {
   AppConfig config = TestConfig(tmp_.path());
   Configure(config);
-  absl::StatusOr<std::unique_ptr<App>> app = App::Create(config, clock_, nullptr);
+  absl::StatusOr<std::unique_ptr<App>> app = App::Create(config, clock_, MakeHttp());
   ASSERT_TRUE(app.ok()) << app.status();
   app_ = *std::move(app);
   ASSERT_TRUE(app_->Start().ok());

@@ -33,6 +33,8 @@ class ServerTest : public ::testing::Test {
 
   // Override to change the configuration before each start.
   virtual void Configure(AppConfig& config) {}
+  // Override to give the app an HTTP transport (backends that talk HTTP).
+  virtual std::unique_ptr<backends::HttpTransport> MakeHttp() { return nullptr; }
 
   void StartServer();
   void StopServer();
