@@ -84,6 +84,9 @@ Engine::Engine(EngineOptions options, store::TaskStore& store, std::vector<Engin
       hub_(hub),
       output_writer_(options_.output_dir, options_.max_output_bytes),
       rng_(rng) {
+  for (const EngineBackend& b : backends_) {
+    store_.SetBackendLimits(b.config.name, b.config.max_concurrency, b.config.min_submit_interval);
+  }
   absl::MutexLock lock(&mu_);
   for (const EngineBackend& b : backends_) {
     backend_state_.emplace(b.config.name, BackendState(b.config.min_submit_interval));
@@ -108,11 +111,20 @@ int Engine::InFlight(absl::string_view backend) const {
 // ---------------------------------------------------------------------------
 // Lifecycle
 
-absl::Status Engine::Recover() {
+absl::Status Engine::Recover() { return Scan(/*initial=*/true); }
+
+absl::Status Engine::RecoverOrphans() { return Scan(/*initial=*/false); }
+
+absl::Status Engine::Scan(bool initial) {
   absl::Time now = clock_.Now();
   VT_ASSIGN_OR_RETURN(std::vector<Task> tasks, store_.ListRecoverable(options_.owner, now));
   int resumed = 0, ambiguous = 0, cancels = 0;
   for (Task& task : tasks) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (active_.contains(task.id)) continue;  // ours, in hand
+    }
+    if (!initial && task.lease_owner == options_.owner) continue;
     if (task.state == TaskState::kSubmitting) {
       // The create may have reached the provider before the process died.
       TaskError error{kErrSubmissionAmbiguous,
@@ -125,8 +137,10 @@ absl::Status Engine::Recover() {
       continue;
     }
     if (task.state == TaskState::kCancelled) {
-      ScheduleStep(task.id, Step::kProviderCancel, now);
-      ++cancels;
+      if (initial) {
+        ScheduleStep(task.id, Step::kProviderCancel, now);
+        ++cancels;
+      }
       continue;
     }
     if (FindBackend(task.spec.backend) == nullptr) {
@@ -143,14 +157,24 @@ absl::Status Engine::Recover() {
                  now);
     ++resumed;
   }
-  if (!tasks.empty()) {
-    VT_LOG_INFO("recovery: {} task(s) resumed, {} marked {}, {} provider cancel(s) pending", resumed,
+  if (resumed + ambiguous + cancels > 0) {
+    VT_LOG_INFO("{}: {} task(s) resumed, {} marked {}, {} provider cancel(s) pending",
+                initial ? "recovery" : "lease takeover", resumed,
                 ambiguous, kErrSubmissionAmbiguous, cancels);
   }
   return absl::OkStatus();
 }
 
 void Engine::Start() {
+  // Changes made by other processes sharing the store reach our watchers
+  // and may free or fill queue slots.
+  store_.SetChangeListener([this](const Task& task) {
+    hub_.Publish(task);
+    absl::MutexLock lock(&mu_);
+    auto it = backend_state_.find(task.spec.backend);
+    if (it != backend_state_.end() && task.state == TaskState::kQueued) it->second.maybe_queued = true;
+    kicked_ = true;
+  });
   dispatcher_ = std::thread([this] { DispatcherLoop(); });
 }
 
@@ -188,10 +212,15 @@ void Engine::DispatcherLoop() {
 absl::Time Engine::RunOnce() {
   absl::Time now = clock_.Now();
   bool renew = false;
+  bool scan = false;
   std::vector<Timer> due;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return absl::InfiniteFuture();
+    if (now >= next_orphan_scan_) {
+      scan = next_orphan_scan_ != absl::InfinitePast();
+      next_orphan_scan_ = now + options_.lease_duration / 2;
+    }
     if (now >= next_lease_renewal_) {
       renew = next_lease_renewal_ != absl::InfinitePast();
       next_lease_renewal_ = now + options_.lease_duration / 3;
@@ -205,11 +234,15 @@ absl::Time Engine::RunOnce() {
     absl::Status renewed = store_.RenewLeases(options_.owner, now + options_.lease_duration);
     if (!renewed.ok()) VT_LOG_WARN("lease renewal failed: {}", renewed.ToString());
   }
+  if (scan) {
+    absl::Status scanned = RecoverOrphans();
+    if (!scanned.ok()) VT_LOG_WARN("lease takeover scan failed: {}", scanned.ToString());
+  }
   for (Timer& timer : due) RunStep(timer.task_id, timer.step);
   absl::Time next = ClaimDue(now);
 
   absl::MutexLock lock(&mu_);
-  next = std::min(next, next_lease_renewal_);
+  next = std::min({next, next_lease_renewal_, next_orphan_scan_});
   if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
   return next;
 }

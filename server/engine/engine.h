@@ -80,6 +80,10 @@ class Engine {
   // never re-created; SUBMITTING ones fail as SUBMISSION_AMBIGUOUS). Call
   // once, before Start() or the first RunOnce().
   absl::Status Recover() ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes over tasks whose lease expired (a process sharing the store
+  // died): RUNNING ones are polled, SUBMITTING ones fail as ambiguous. Runs
+  // every lease_duration / 2 from RunOnce.
+  absl::Status RecoverOrphans() ABSL_LOCKS_EXCLUDED(mu_);
   // Starts the dispatcher thread.
   void Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Stops dispatching and waits for provider calls in flight; tasks stay
@@ -155,6 +159,7 @@ class Engine {
   void EndStep() ABSL_LOCKS_EXCLUDED(mu_);
   void DispatcherLoop() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Time ClaimDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Scan(bool initial) ABSL_LOCKS_EXCLUDED(mu_);
 
   const EngineOptions options_;
   store::TaskStore& store_;
@@ -173,6 +178,7 @@ class Engine {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_lease_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time next_orphan_scan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t queued_estimate_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread dispatcher_;

@@ -110,6 +110,18 @@ class TaskStore {
   // QUEUED tasks (all backends), for the queue-full check and metrics.
   virtual absl::StatusOr<int64_t> CountQueued() = 0;
 
+  // Limits of one backend that a store shared by several processes enforces
+  // globally in ClaimQueued (at most `max_concurrency` tasks SUBMITTING,
+  // RUNNING or DOWNLOADING, creations at least `min_submit_interval`
+  // apart). A single-process store may ignore them: the engine enforces the
+  // same limits locally.
+  virtual void SetBackendLimits(absl::string_view backend, int max_concurrency,
+                                absl::Duration min_submit_interval) {}
+
+  // Called with tasks changed by other processes sharing the store, so their
+  // watchers see the change. A single-process store never calls it.
+  virtual void SetChangeListener(std::function<void(const Task&)> listener) {}
+
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;
 };

@@ -479,6 +479,25 @@ TEST_F(EngineTest, RecoveryOfDownloadingAndPendingProviderCancels) {
   EXPECT_EQ(mock_->TotalCreates(), 0);  // this process created nothing
 }
 
+TEST_F(EngineTest, TasksOfADeadProcessAreTakenOverWhenTheirLeaseExpires) {
+  // Another process (sharing the store) created this one and died.
+  std::string id = Submit({{"mock.latency_ms", "1000"}}, "mock", 0, 1);
+  VT_ASSERT_OK_AND_ASSIGN(std::vector<Task> claimed,
+                          store_->ClaimQueued("mock", 1, clock_.Now(), "dead-replica",
+                                              clock_.Now() + absl::Seconds(60)));
+  ASSERT_EQ(claimed.size(), 1u);
+  Task running = claimed[0];
+  running.state = TaskState::kRunning;
+  running.provider_task_id = *mock_->Start(MakeStartRequest(running, ""));
+  VT_ASSERT_OK_AND_ASSIGN(Task stored, store_->Update(running));
+  RunFor(absl::Seconds(50), absl::Seconds(1));
+  EXPECT_EQ(Get(id).state, TaskState::kRunning) << "taken while the lease was live";
+  RunFor(absl::Seconds(60), absl::Seconds(1));
+  Task done = Get(id);
+  EXPECT_EQ(done.state, TaskState::kSucceeded) << done.error.message;
+  EXPECT_EQ(mock_->CreateCount(id), 1);  // polled again, never re-created
+}
+
 TEST_F(EngineTest, AWatcherThatNeverReadsDoesNotBlockTheEngine) {
   std::string id = Submit();
   std::atomic<int> calls{0};
