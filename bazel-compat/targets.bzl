@@ -1,0 +1,69 @@
+"""The targets of @videotask_src that //:BUILD.bazel re-exports under short
+names (//:vt_common, //:videotaskd, ...). scripts/bazel-test checks these
+lists against the CMake targets."""
+
+# The contract: proto_library, cc_proto_library, gRPC stubs, and CMake's
+# videotask_proto (messages + stubs).
+PROTO = [
+    "video_task_service_proto",
+    "video_task_service_cc_proto",
+    "video_task_service_cc_grpc",
+    "videotask_proto",
+]
+
+LIBRARIES = [
+    "vt_common",
+    "vt_backends_api",
+    "vt_backends_http",
+    "vt_backends_mock",
+    "vt_backends_runway",
+    "vt_backends_builtin",
+    "vt_domain",
+    "vt_store",
+    "vt_engine",
+    "vt_api",
+    "vt_app",
+    "vt_auth",
+    "vt_cli",
+    "vt_loadgen",
+    "vt_testing",
+    "vt_server_testing",
+    "vt_fake_runway",
+    "vt_test_grpc_protos",
+    "vt_hardening_testing",
+]
+
+# In the `bin` package of @videotask_src.
+BINARIES = [
+    "videotaskd",
+    "videotask",
+    "videotask-bench",
+    "videotask-baseline",
+    "videotask-bench-fill",
+]
+
+# Built on request only (CMake: EXCLUDE_FROM_ALL).
+MANUAL = [
+    "store_bench",
+]
+
+UNIT_TESTS = [
+    "common_test",
+    "http_transport_test",
+    "runway_capabilities_test",
+    "cli_unit_test",
+    "domain_test",
+    "engine_test",
+    "store_test",
+]
+
+INTEGRATION_TESTS = [
+    "runway_backend_test",
+    "cli_integration_test",
+    "server_integration_test",
+    "validation_integration_test",
+    "videotaskd_binary_test",
+    "watch_scale_test",
+    "runway_integration_test",
+    "auth_test",
+]
