@@ -283,10 +283,13 @@ int Run() {
     (*app)->BeginDrain();
     server->Shutdown(std::chrono::system_clock::now() +
                      absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));
+    VT_LOG_INFO("gRPC calls finished");
   });
   server->Wait();
   waiter.join();
   (*app)->Stop();
+  VT_LOG_INFO("dispatch stopped");
+  app->reset();
   VT_LOG_INFO("stopped; unfinished tasks resume at the next start");
   return 0;
 }

@@ -45,7 +45,7 @@ class VideotaskdTest : public ::testing::Test {
       grpc::ClientContext ctx;
       v1::WaitTaskRequest wait;
       wait.set_id(id);
-      wait.mutable_timeout()->set_seconds(2);
+      wait.mutable_timeout()->set_seconds(5);
       if (!stub_->WaitTask(&ctx, wait, &task).ok()) break;
       if (task.state() >= v1::SUCCEEDED) break;
     }
@@ -134,7 +134,8 @@ TEST_F(VideotaskdTest, SigtermDrainsAndARestartFinishesTheWork) {
   absl::Time sent = absl::Now();
   daemon_.Signal(SIGTERM);
   EXPECT_EQ(daemon_.Wait(absl::Seconds(20)), 0) << daemon_.Log();
-  EXPECT_LT(absl::Now() - sent, absl::Seconds(3)) << daemon_.Log();
+  // Well under --shutdown_grace (30 s): open streams do not hold it up.
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(10)) << daemon_.Log();
   reader.join();
   EXPECT_EQ(watcher->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(daemon_.Log(), HasSubstr("draining"));
