@@ -66,4 +66,5 @@ INTEGRATION_TESTS = [
     "watch_scale_test",
     "runway_integration_test",
     "auth_test",
+    "crash_test",
 ]
