@@ -31,9 +31,12 @@ def vt_test(name, srcs, deps = [], label = "unit", size = None, **kwargs):
     """vt_test(NAME SOURCES .. DEPS .. LABEL unit|integration): a GoogleTest
     binary linked with vt_testing, gmock and gtest_main; the CMake label
     becomes a tag (bazel test //... --test_tag_filters=unit)."""
+    # Headers next to the test's sources (test-only helpers) are part of it.
+    dirs = {src.rpartition("/")[0]: True for src in srcs if "/" in src}
+    local_hdrs = native.glob([d + "/*.h" for d in dirs])
     native.cc_test(
         name = name,
-        srcs = srcs,
+        srcs = srcs + [h for h in local_hdrs if h not in srcs],
         copts = VT_WARNINGS,
         deps = deps + [
             "@videotask_src//:vt_testing",

@@ -4,6 +4,7 @@ source tree to Bazel. Nothing is downloaded."""
 def _pkg_config_library_impl(rctx):
     linkopts = []
     defines = []
+    includes = []
     if rctx.attr.modules:
         pc = rctx.which("pkg-config")
         if pc == None:
@@ -16,14 +17,25 @@ def _pkg_config_library_impl(rctx):
             fail("pkg-config --cflags %s failed: %s" % (" ".join(rctx.attr.modules), cflags.stderr))
         linkopts = [f for f in libs.stdout.strip().split(" ") if f]
         defines = [f[2:] for f in cflags.stdout.strip().split(" ") if f.startswith("-D")]
+
+        # Include folders other than the compiler's own (e.g. libpq's
+        # /usr/include/postgresql) are linked into the repository.
+        for f in cflags.stdout.strip().split(" "):
+            if f.startswith("-I") and f[2:] not in ["/usr/include", "/usr/include/x86_64-linux-gnu"]:
+                link = "include/%d" % len(includes)
+                rctx.symlink(f[2:], link)
+                includes.append(link)
     rctx.file("WORKSPACE", "")
     rctx.file("BUILD.bazel", """cc_library(
     name = "lib",
+    hdrs = glob(["include/**"]),
+    includes = {includes},
     linkopts = {linkopts},
     defines = {defines},
     visibility = ["//visibility:public"],
 )
 """.format(
+        includes = repr(includes),
         linkopts = repr(rctx.attr.extra_linkopts + linkopts),
         defines = repr(defines),
     ))

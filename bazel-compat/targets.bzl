@@ -20,6 +20,7 @@ LIBRARIES = [
     "vt_backends_builtin",
     "vt_domain",
     "vt_store",
+    "vt_store_pg",
     "vt_engine",
     "vt_api",
     "vt_app",
@@ -31,6 +32,8 @@ LIBRARIES = [
     "vt_fake_runway",
     "vt_test_grpc_protos",
     "vt_hardening_testing",
+    "vt_store_conformance",
+    "vt_pg_testing",
 ]
 
 # In the `bin` package of @videotask_src.
@@ -55,6 +58,8 @@ UNIT_TESTS = [
     "domain_test",
     "engine_test",
     "store_test",
+    # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
+    "store_pg_test",
 ]
 
 INTEGRATION_TESTS = [
@@ -67,4 +72,7 @@ INTEGRATION_TESTS = [
     "runway_integration_test",
     "auth_test",
     "crash_test",
+    "fault_soak_test",
+    "hostile_input_test",
+    "secrets_in_logs_test",
 ]
