@@ -1,0 +1,168 @@
+// The shared TaskStore: one PostgreSQL database used by several videotaskd
+// replicas at once.
+//
+// - Writes: InsertAsync goes to a few inserter threads, each with its own
+//   connection, that group-commit whatever is queued (one transaction, a
+//   savepoint per task). Update, ClaimQueued and RenewLeases run on the
+//   caller's thread with a pooled connection, one transaction each. A
+//   transaction that hits a deadlock or serialization failure is retried
+//   whole.
+// - Claims: `SELECT ... FOR UPDATE SKIP LOCKED` inside one UPDATE, so two
+//   replicas never take the same task. With limits set (SetBackendLimits)
+//   the claim first locks the backend's row of `backend_limits`, counts
+//   the backend's SUBMITTING/RUNNING/DOWNLOADING tasks of every replica and
+//   honours the shared next_free_at (minimum interval between creations).
+// - Change feed: a trigger NOTIFYs every versioned change; a listener
+//   thread (LISTEN on its own connection) fetches the tasks changed by
+//   other stores and hands them to the SetChangeListener callback.
+// - Images: the `blobs` table (bytea), readable by every replica.
+// - Open never touches leases: other replicas may hold them.
+//
+// Thread-safe. Unlike SqliteTaskStore, blocking writes may be called from
+// an InsertAsync `done` callback.
+#ifndef VIDEOTASK_SERVER_STORE_POSTGRES_PG_TASK_STORE_H_
+#define VIDEOTASK_SERVER_STORE_POSTGRES_PG_TASK_STORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/domain/task.h"
+#include "server/store/postgres/pg.h"
+#include "server/store/task_store.h"
+
+namespace videotask::store {
+
+struct PgStoreOptions {
+  // libpq connection string: "postgresql://user@host:port/db?..." or
+  // "host=... dbname=...". Never logged (it may hold a password).
+  std::string conninfo;
+  // Stamps create_time/update_time on Insert when unset. Borrowed; null =
+  // the system clock.
+  const Clock* clock = nullptr;
+  // Connections for reads and for Update/ClaimQueued/RenewLeases.
+  int pool_connections = 8;
+  // Threads (each with a connection) that group-commit inserts.
+  int insert_threads = 2;
+  // Most InsertAsync calls grouped into one transaction.
+  int max_ops_per_commit = 256;
+  // Run the LISTEN thread (the change feed). Off only in tests.
+  bool listen = true;
+};
+
+struct PgStoreStats {
+  int64_t commits = 0;  // insert transactions committed
+  int64_t ops = 0;      // InsertAsync calls completed
+  int64_t notifications = 0;  // changes of other stores delivered to the listener
+};
+
+class PgTaskStore final : public TaskStore {
+ public:
+  // Connects, migrates the schema and starts the threads.
+  static absl::StatusOr<std::unique_ptr<PgTaskStore>> Open(const PgStoreOptions& options);
+  // Completes every queued insert, stops the threads, closes connections.
+  ~PgTaskStore() override;
+
+  PgTaskStore(const PgTaskStore&) = delete;
+  PgTaskStore& operator=(const PgTaskStore&) = delete;
+
+  // TaskStore; the same contract and notes as SqliteTaskStore.
+  void InsertAsync(std::vector<NewTask> tasks, std::function<void(InsertResults)> done) override;
+  absl::StatusOr<Task> Get(absl::string_view id) override;
+  absl::StatusOr<ListPage> List(const ListQuery& query) override;
+  absl::StatusOr<Task> Update(const Task& task) override;
+  absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
+                                                absl::Time now, absl::string_view owner,
+                                                absl::Time lease_expiry) override;
+  absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
+  absl::StatusOr<std::vector<Task>> ListRecoverable(absl::string_view owner,
+                                                    absl::Time now) override;
+  absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
+  absl::StatusOr<int64_t> CountQueued() override;
+  void SetBackendLimits(absl::string_view backend, int max_concurrency,
+                        absl::Duration min_submit_interval) override;
+  // Replacing the listener (or clearing it with nullptr) waits for a
+  // delivery in progress: the old listener is not called after it returns.
+  void SetChangeListener(std::function<void(const Task&)> listener) override;
+  absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
+
+  PgStoreStats stats() const;
+  // This store's tag on the change feed (unique per Open).
+  const std::string& origin() const { return origin_; }
+
+ private:
+  struct InsertOp;
+  class ConnLease;
+  struct Limits {
+    int max_concurrency = 0;
+    absl::Duration min_interval;
+  };
+
+  explicit PgTaskStore(const PgStoreOptions& options);
+
+  absl::StatusOr<pg::Connection> Connect();
+  ConnLease AcquireConn() ABSL_LOCKS_EXCLUDED(pool_mu_);
+  void ReleaseConn(pg::Connection* conn) ABSL_LOCKS_EXCLUDED(pool_mu_);
+  // Runs `fn` in BEGIN ... COMMIT, retried whole on a deadlock or
+  // serialization failure.
+  absl::Status InTransaction(pg::Connection& conn,
+                             const std::function<absl::Status(pg::Connection&)>& fn);
+
+  void InserterLoop(pg::Connection* conn) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void ProcessInserts(pg::Connection& conn, std::vector<std::unique_ptr<InsertOp>>& ops);
+  absl::StatusOr<InsertResult> InsertOne(pg::Connection& conn, NewTask& item);
+  absl::StatusOr<std::string> AllocateStub(pg::Connection& conn, const std::string& base);
+  absl::StatusOr<Task> UpdateOne(pg::Connection& conn, const Task& task);
+  absl::Status DeleteBlobIfUnused(pg::Connection& conn, const std::string& sha);
+  absl::StatusOr<std::vector<Task>> ClaimBatch(pg::Connection& conn, const std::string& backend,
+                                               int limit, absl::Time now,
+                                               const std::string& owner, absl::Time lease_expiry);
+
+  void ListenerLoop() ABSL_LOCKS_EXCLUDED(listener_mu_);
+  void Deliver(const std::vector<std::string>& ids) ABSL_LOCKS_EXCLUDED(listener_mu_);
+
+  const PgStoreOptions options_;
+  const Clock& clock_;
+  const std::string origin_;
+
+  absl::Mutex pool_mu_;
+  std::vector<std::unique_ptr<pg::Connection>> pool_;  // fixed after Open
+  std::vector<pg::Connection*> free_conns_ ABSL_GUARDED_BY(pool_mu_);
+
+  absl::Mutex queue_mu_;
+  std::vector<std::unique_ptr<InsertOp>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+  int inserters_running_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  std::vector<std::unique_ptr<pg::Connection>> inserter_conns_;
+  std::vector<std::thread> inserters_;
+
+  absl::Mutex limits_mu_;
+  std::map<std::string, Limits> limits_ ABSL_GUARDED_BY(limits_mu_);
+
+  absl::Mutex listener_mu_;
+  std::function<void(const Task&)> listener_ ABSL_GUARDED_BY(listener_mu_);
+  std::unique_ptr<pg::Connection> listen_conn_;
+  int wake_pipe_[2] = {-1, -1};
+  std::atomic<bool> listener_stop_{false};
+  std::thread listener_thread_;
+
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> ops_{0};
+  std::atomic<int64_t> notifications_{0};
+};
+
+}  // namespace videotask::store
+
+#endif  // VIDEOTASK_SERVER_STORE_POSTGRES_PG_TASK_STORE_H_
