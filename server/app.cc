@@ -4,11 +4,13 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "backends/builtin.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/store/postgres/pg_task_store.h"
 #include "server/store/sqlite_task_store.h"
 
 namespace videotask {
@@ -26,10 +28,22 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   VT_RETURN_IF_ERROR(MakeDirs(cfg.data_dir));
   VT_RETURN_IF_ERROR(MakeDirs(cfg.output_dir));
 
-  store::SqliteStoreOptions store_options;
-  store_options.data_dir = cfg.data_dir;
-  store_options.clock = &clock;
-  VT_ASSIGN_OR_RETURN(app->store_, store::SqliteTaskStore::Open(store_options));
+  if (cfg.store == "sqlite") {
+    store::SqliteStoreOptions store_options;
+    store_options.data_dir = cfg.data_dir;
+    store_options.clock = &clock;
+    VT_ASSIGN_OR_RETURN(app->store_, store::SqliteTaskStore::Open(store_options));
+  } else if (absl::StartsWith(cfg.store, "postgresql://") ||
+             absl::StartsWith(cfg.store, "postgres://")) {
+    store::PgStoreOptions store_options;
+    store_options.conninfo = cfg.store;
+    store_options.clock = &clock;
+    VT_ASSIGN_OR_RETURN(app->store_, store::PgTaskStore::Open(store_options));
+  } else {
+    // Not echoed: a connection string may carry a password.
+    return absl::InvalidArgumentError(
+        "--store must be \"sqlite\" or a connection string starting with postgresql://");
+  }
 
   backends::BackendRegistry registry;
   VT_RETURN_IF_ERROR(backends::RegisterBuiltinBackends(registry));
@@ -78,6 +92,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
 
 App::~App() {
   Stop();
+  // A shared store's change feed must not call into the engine once it goes.
+  if (store_ != nullptr) store_->SetChangeListener(nullptr);
   // The pools finish their queued work before the engine and store go.
   api_pool_.reset();
   workers_.reset();

@@ -25,6 +25,9 @@ namespace videotask {
 struct AppConfig {
   std::string data_dir = "./var/videotask";
   std::string output_dir;  // "" = <data_dir>/outputs
+  // "sqlite" (<data_dir>/videotask.db) or a PostgreSQL connection string
+  // ("postgresql://..." or "postgres://...") shared by several replicas.
+  std::string store = "sqlite";
   std::string image_root;
   int64_t max_image_bytes = 16 << 20;
   std::vector<backends::BackendConfig> backends;  // enabled, in order

@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, port_file, "",
           "server is serving.");
 ABSL_FLAG(std::string, data_dir, "./var/videotask",
           "Directory of the SQLite queue (videotask.db) and the image blobs.");
+ABSL_FLAG(std::string, store, "sqlite",
+          "Task queue: \"sqlite\" (in --data_dir) or a PostgreSQL connection string "
+          "(postgresql://user@host:port/db?...) shared by several videotaskd replicas.");
 ABSL_FLAG(std::string, output_dir, "", "Directory for output videos; empty = <data_dir>/outputs.");
 ABSL_FLAG(std::string, backends, "",
           "Comma list of enabled backends (mock, runway). Empty = \"mock\", or \"runway,mock\" when "
@@ -114,6 +117,7 @@ bool IsLoopbackUrl(const std::string& url) {
 absl::StatusOr<AppConfig> ConfigFromFlags() {
   AppConfig config;
   config.data_dir = absl::GetFlag(FLAGS_data_dir);
+  config.store = absl::GetFlag(FLAGS_store);
   config.output_dir = absl::GetFlag(FLAGS_output_dir);
   config.image_root = absl::GetFlag(FLAGS_image_root);
   config.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
