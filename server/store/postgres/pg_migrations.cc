@@ -84,10 +84,12 @@ CREATE TABLE task_labels (
 );
 CREATE INDEX task_labels_by_value ON task_labels (key, value, task_id);
 
+-- Images are compressed already: stored out of line without another try.
 CREATE TABLE blobs (
   sha256 TEXT PRIMARY KEY,
   data BYTEA NOT NULL
 );
+ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
 
 CREATE TABLE stub_counters (
   base TEXT PRIMARY KEY,

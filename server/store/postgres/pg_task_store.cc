@@ -215,8 +215,9 @@ constexpr char kRenewSql[] =
     "UPDATE tasks SET lease_expiry = $2 WHERE lease_owner = $1 AND lease_owner <> '' "
     "AND state BETWEEN 1 AND 4";
 constexpr char kVersionOfSql[] = "SELECT version FROM tasks WHERE id = $1";
-constexpr char kInsertLabelSql[] =
-    "INSERT INTO task_labels (task_id, key, value) VALUES ($1, $2, $3)";
+constexpr char kInsertLabelsSql[] =
+    "INSERT INTO task_labels (task_id, key, value) "
+    "SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS l (k, v)";
 // Touching an existing row locks it: a concurrent cleanup waits for us.
 constexpr char kUpsertBlobSql[] =
     "INSERT INTO blobs (sha256, data) VALUES ($1, $2) "
@@ -227,12 +228,21 @@ constexpr char kDeleteBlobSql[] = "DELETE FROM blobs WHERE sha256 = $1";
 constexpr char kImageInUseSql[] =
     "SELECT 1 FROM tasks WHERE image_sha256 = $1 AND image_sha256 <> '' "
     "AND state BETWEEN 1 AND 4 LIMIT 1";
-constexpr char kEnsureStubCounterSql[] =
-    "INSERT INTO stub_counters (base, next) VALUES ($1, 0) ON CONFLICT (base) DO NOTHING";
-constexpr char kLockStubCounterSql[] =
-    "SELECT next FROM stub_counters WHERE base = $1 FOR UPDATE";
-constexpr char kStubTakenSql[] = "SELECT 1 FROM tasks WHERE target_filename_stub = $1";
-constexpr char kSetStubCounterSql[] = "UPDATE stub_counters SET next = $2 WHERE base = $1";
+// Stub counters are hints (where to start probing for a free stub), read
+// without locking and raised after each insert transaction commits; the
+// unique index on target_filename_stub is what guarantees uniqueness.
+constexpr char kStubHintSql[] = "SELECT next FROM stub_counters WHERE base = $1";
+// A candidate is ours when no committed task has it and no concurrent
+// transaction is trying it (the advisory lock, held until our commit, is
+// taken without waiting; a hash collision merely skips a name).
+constexpr char kTryStubSql[] =
+    "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 7311)) "
+    "AND NOT EXISTS (SELECT 1 FROM tasks WHERE target_filename_stub = $1)";
+// Sorted bases, one statement: concurrent raises lock rows in one order.
+constexpr char kRaiseStubHintsSql[] =
+    "INSERT INTO stub_counters AS c (base, next) "
+    "SELECT b, n FROM unnest($1::text[], $2::bigint[]) AS h (b, n) "
+    "ON CONFLICT (base) DO UPDATE SET next = GREATEST(c.next, excluded.next)";
 constexpr char kNextQueuedSql[] =
     "SELECT next_attempt_time FROM tasks WHERE state = 1 AND backend = $1 "
     "ORDER BY next_attempt_time NULLS FIRST LIMIT 1";
@@ -451,6 +461,12 @@ absl::Status WithContext(const absl::Status& status, absl::string_view context) 
   status.ForEachPayload(
       [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
+}
+
+bool IsRacedInsert(const absl::Status& status) {
+  if (pg::SqlState(status) != pg::kUniqueViolation) return false;
+  const std::string constraint = pg::ConstraintOf(status);
+  return constraint == "tasks_request_id" || constraint == "tasks_stub";
 }
 
 bool IsHexDigest(absl::string_view sha256) {
@@ -716,6 +732,7 @@ void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<I
     }
     tx_status = conn.Run("BEGIN");
     if (!tx_status.ok()) continue;
+    StubHints hints;
     bool retry = false;
     for (auto& op : ops) {
       for (size_t i = 0; i < op->tasks.size() && !retry; ++i) {
@@ -723,9 +740,18 @@ void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<I
           op->results[i] = op->precheck[i];
           continue;
         }
+        const StubHints hints_before = hints;  // a failed unit takes no stub
         absl::Status sp = conn.Run("SAVEPOINT op");
         absl::StatusOr<InsertResult> r =
-            sp.ok() ? InsertOne(conn, op->tasks[i]) : absl::StatusOr<InsertResult>(sp);
+            sp.ok() ? InsertOne(conn, op->tasks[i], hints) : absl::StatusOr<InsertResult>(sp);
+        for (int again = 0; again < 3 && !r.ok() && IsRacedInsert(r.status()); ++again) {
+          // Another transaction stored the same request_id (or stub) first
+          // and has committed: the next try sees it.
+          absl::Status undo = conn.Run("ROLLBACK TO SAVEPOINT op");
+          hints = hints_before;
+          r = undo.ok() ? InsertOne(conn, op->tasks[i], hints) : absl::StatusOr<InsertResult>(undo);
+        }
+        if (!r.ok()) hints = hints_before;
         if (r.ok()) {
           sp = conn.Run("RELEASE SAVEPOINT op");
           if (!sp.ok()) r = sp;
@@ -751,6 +777,7 @@ void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<I
       tx_status = conn.Run("COMMIT");
       if (tx_status.ok()) {
         commits_.fetch_add(1);
+        RaiseStubHints(conn, hints);
         break;
       }
     } else {
@@ -769,50 +796,63 @@ void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<I
   }
 }
 
-absl::StatusOr<std::string> PgTaskStore::AllocateStub(Connection& conn, const std::string& base) {
-  VT_RETURN_IF_ERROR(conn.Exec(kEnsureStubCounterSql, Params().Text(base)).status());
-  VT_ASSIGN_OR_RETURN(Result counter, conn.Exec(kLockStubCounterSql, Params().Text(base)));
-  int64_t n = counter.rows() > 0 ? counter.Int(0, 0) : 0;  // 0: try the base itself
+absl::StatusOr<std::string> PgTaskStore::AllocateStub(Connection& conn, const std::string& base,
+                                                     StubHints& hints) {
+  int64_t n = 0;  // 0: try the base itself
+  auto hint = hints.find(base);
+  if (hint != hints.end()) {
+    n = hint->second;
+  } else {
+    VT_ASSIGN_OR_RETURN(Result counter, conn.Exec(kStubHintSql, Params().Text(base)));
+    if (counter.rows() > 0) n = counter.Int(0, 0);
+  }
   std::string candidate;
   while (true) {
     candidate = n < 2 ? base : absl::StrCat(base, "_", n);
-    VT_ASSIGN_OR_RETURN(Result taken, conn.Exec(kStubTakenSql, Params().Text(candidate)));
-    if (taken.rows() == 0) break;
+    VT_ASSIGN_OR_RETURN(Result free, conn.Exec(kTryStubSql, Params().Text(candidate)));
+    if (free.rows() > 0 && free.Text(0, 0) == "t") break;
     n = n < 2 ? 2 : n + 1;
   }
-  VT_RETURN_IF_ERROR(
-      conn.Exec(kSetStubCounterSql, Params().Text(base).Int(n < 2 ? 2 : n + 1)).status());
+  hints[base] = n < 2 ? 2 : n + 1;
   return candidate;
 }
 
-absl::StatusOr<InsertResult> PgTaskStore::InsertOne(Connection& conn, NewTask& item) {
+void PgTaskStore::RaiseStubHints(Connection& conn, const StubHints& hints) {
+  if (hints.empty()) return;
+  std::vector<std::string> bases, nexts;
+  for (const auto& [base, next] : hints) {
+    bases.push_back(base);
+    nexts.push_back(absl::StrCat(next));
+  }
+  absl::Status status =
+      conn.Exec(kRaiseStubHintsSql, Params().Text(TextArray(bases)).Text(TextArray(nexts)))
+          .status();
+  if (!status.ok()) VT_LOG_WARN("task store: stub counters not raised: {}", status.ToString());
+}
+
+absl::StatusOr<InsertResult> PgTaskStore::InsertOne(Connection& conn, NewTask& item,
+                                                     StubHints& hints) {
   Task task = item.task;
   if (task.id.empty()) return absl::InvalidArgumentError("task id is empty");
   if (task.target_filename_stub.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("task ", task.id, ": target_filename_stub is empty"));
   }
-  auto existing_for = [&](const Task& t) -> absl::StatusOr<InsertResult> {
-    VT_ASSIGN_OR_RETURN(Result found, conn.Exec(SelectByRequestIdSql(), Params().Text(t.request_id)));
-    if (found.rows() == 0) {
-      return absl::AbortedError(
-          absl::StrCat("request_id \"", t.request_id, "\" clashed but its task is gone"));
-    }
-    VT_ASSIGN_OR_RETURN(Task other, ReadTask(found, 0));
-    if (other.spec_fingerprint != t.spec_fingerprint) {
-      return absl::AlreadyExistsError(absl::StrCat("request_id \"", t.request_id,
-                                                   "\" was already used by task ", other.id,
-                                                   " with a different spec"));
-    }
-    InsertResult result;
-    result.task = std::move(other);
-    result.created = false;
-    return result;
-  };
   if (!task.request_id.empty()) {
     VT_ASSIGN_OR_RETURN(Result found,
                         conn.Exec(SelectByRequestIdSql(), Params().Text(task.request_id)));
-    if (found.rows() > 0) return existing_for(task);
+    if (found.rows() > 0) {
+      VT_ASSIGN_OR_RETURN(Task other, ReadTask(found, 0));
+      if (other.spec_fingerprint != task.spec_fingerprint) {
+        return absl::AlreadyExistsError(absl::StrCat("request_id \"", task.request_id,
+                                                     "\" was already used by task ", other.id,
+                                                     " with a different spec"));
+      }
+      InsertResult result;
+      result.task = std::move(other);
+      result.created = false;
+      return result;
+    }
   }
 
   const std::string& sha = task.image_sha256;
@@ -822,39 +862,26 @@ absl::StatusOr<InsertResult> PgTaskStore::InsertOne(Connection& conn, NewTask& i
         absl::StrCat("store image of task ", task.id)));
   }
 
-  const std::string base = task.target_filename_stub;
   if (task.create_time == absl::InfinitePast()) task.create_time = clock_.Now();
   if (task.update_time == absl::InfinitePast()) task.update_time = task.create_time;
   task.version = 1;
-  for (int attempt = 0;; ++attempt) {
-    VT_ASSIGN_OR_RETURN(task.target_filename_stub, AllocateStub(conn, base));
-    VT_RETURN_IF_ERROR(conn.Run("SAVEPOINT ins"));
-    absl::Status inserted = conn.Exec(InsertTaskSql(), TaskParams(task)).status();
-    if (inserted.ok()) {
-      VT_RETURN_IF_ERROR(conn.Run("RELEASE SAVEPOINT ins"));
-      break;
+  VT_ASSIGN_OR_RETURN(task.target_filename_stub,
+                      AllocateStub(conn, task.target_filename_stub, hints));
+  // A unique violation here (another replica stored the same request_id
+  // meanwhile) is retried by ProcessInserts from the op's savepoint.
+  VT_RETURN_IF_ERROR(WithContext(conn.Exec(InsertTaskSql(), TaskParams(task)).status(),
+                                 absl::StrCat("insert task ", task.id)));
+  if (!task.spec.labels.empty()) {
+    std::vector<std::string> keys, values;
+    for (const auto& [key, value] : task.spec.labels) {
+      keys.push_back(key);
+      values.push_back(value);
     }
-    if (pg::SqlState(inserted) != pg::kUniqueViolation) {
-      return WithContext(inserted, absl::StrCat("insert task ", task.id));
-    }
-    VT_RETURN_IF_ERROR(conn.Run("ROLLBACK TO SAVEPOINT ins"));
-    const std::string constraint = pg::ConstraintOf(inserted);
-    if (constraint == "tasks_request_id") {
-      // Another replica stored the same request_id meanwhile (and has
-      // committed: the unique check waited for it).
-      absl::StatusOr<InsertResult> other = existing_for(task);
-      if (other.ok() && !sha.empty()) VT_RETURN_IF_ERROR(DeleteBlobIfUnused(conn, sha));
-      return other;
-    }
-    if (constraint != "tasks_stub" || attempt >= 20) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("insert task ", task.id, ": ", inserted.message()));
-    }
-    // Another replica took the stub meanwhile: the counter moved on, retry.
-  }
-  for (const auto& [key, value] : task.spec.labels) {
-    VT_RETURN_IF_ERROR(
-        conn.Exec(kInsertLabelSql, Params().Text(task.id).Text(key).Text(value)).status());
+    VT_RETURN_IF_ERROR(conn.Exec(kInsertLabelsSql, Params()
+                                                       .Text(task.id)
+                                                       .Text(TextArray(keys))
+                                                       .Text(TextArray(values)))
+                           .status());
   }
   if (IsTerminal(task.state) && !sha.empty()) VT_RETURN_IF_ERROR(DeleteBlobIfUnused(conn, sha));
   InsertResult result;

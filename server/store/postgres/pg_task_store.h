@@ -55,7 +55,7 @@ struct PgStoreOptions {
   // Connections for reads and for Update/ClaimQueued/RenewLeases.
   int pool_connections = 8;
   // Threads (each with a connection) that group-commit inserts.
-  int insert_threads = 2;
+  int insert_threads = 4;
   // Most InsertAsync calls grouped into one transaction.
   int max_ops_per_commit = 256;
   // Run the LISTEN thread (the change feed). Off only in tests.
@@ -122,8 +122,12 @@ class PgTaskStore final : public TaskStore {
 
   void InserterLoop(pg::Connection* conn) ABSL_LOCKS_EXCLUDED(queue_mu_);
   void ProcessInserts(pg::Connection& conn, std::vector<std::unique_ptr<InsertOp>>& ops);
-  absl::StatusOr<InsertResult> InsertOne(pg::Connection& conn, NewTask& item);
-  absl::StatusOr<std::string> AllocateStub(pg::Connection& conn, const std::string& base);
+  // Next stub suffix per base, raised in the database after commit.
+  using StubHints = std::map<std::string, int64_t>;
+  absl::StatusOr<InsertResult> InsertOne(pg::Connection& conn, NewTask& item, StubHints& hints);
+  absl::StatusOr<std::string> AllocateStub(pg::Connection& conn, const std::string& base,
+                                           StubHints& hints);
+  void RaiseStubHints(pg::Connection& conn, const StubHints& hints);
   absl::StatusOr<Task> UpdateOne(pg::Connection& conn, const Task& task);
   absl::Status DeleteBlobIfUnused(pg::Connection& conn, const std::string& sha);
   absl::StatusOr<std::vector<Task>> ClaimBatch(pg::Connection& conn, const std::string& backend,
