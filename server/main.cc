@@ -1,4 +1,5 @@
 // videotaskd: the videotask gRPC server.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -307,5 +308,6 @@ int main(int argc, char** argv) {
       "  videotaskd [--listen=127.0.0.1:50051] [--data_dir=./var/videotask] [--backends=mock]\n"
       "Run with --helpfull for every flag.");
   absl::ParseCommandLine(argc, argv);
+  mallopt(M_ARENA_MAX, 2);  // many threads, small allocations: keep the heap compact
   return videotask::Run();
 }

@@ -85,12 +85,15 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
     std::vector<store::NewTask> tasks;
     tasks.push_back(*std::move(task));
     engine_.SubmitAsync(std::move(tasks), [this, reply, reactor](store::InsertResults results) {
-      if (!results[0].ok()) {
-        reactor->Finish(ToGrpcStatus(results[0].status()));
-        return;
-      }
-      *reply = Describe(results[0]->task);
-      reactor->Finish(grpc::Status::OK);
+      // Answer from the API pool: the store's writer thread goes on committing.
+      blocking_.Schedule([this, reply, reactor, results = std::move(results)] {
+        if (!results[0].ok()) {
+          reactor->Finish(ToGrpcStatus(results[0].status()));
+          return;
+        }
+        *reply = Describe(results[0]->task);
+        reactor->Finish(grpc::Status::OK);
+      });
     });
   });
   return reactor;

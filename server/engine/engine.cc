@@ -172,7 +172,8 @@ void Engine::Start() {
     hub_.Publish(task);
     absl::MutexLock lock(&mu_);
     auto it = backend_state_.find(task.spec.backend);
-    if (it != backend_state_.end() && task.state == TaskState::kQueued) it->second.maybe_queued = true;
+    // A new QUEUED task, or a slot freed by another process, may let us claim.
+    if (it != backend_state_.end()) it->second.maybe_queued = true;
     kicked_ = true;
   });
   dispatcher_ = std::thread([this] { DispatcherLoop(); });

@@ -466,11 +466,14 @@ absl::StatusOr<Database> OpenConnection(const std::string& path, const SqliteSto
           absl::StrCat("could not put ", path, " in WAL mode (got ", mode, ")"));
     }
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = FULL"));
+    // Savepoint journals stay in memory instead of spilling to temp files.
+    VT_RETURN_IF_ERROR(db.Exec("PRAGMA temp_store = MEMORY"));
   } else {
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA query_only = ON"));
-    VT_RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -16384"));  // 16 MiB
+    VT_RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -4096"));  // 4 MiB
   }
-  VT_RETURN_IF_ERROR(db.Exec("PRAGMA mmap_size = 268435456"));
+  // No memory-mapped I/O: mapped pages count as the process's memory.
+  VT_RETURN_IF_ERROR(db.Exec("PRAGMA mmap_size = 0"));
   return db;
 }
 
