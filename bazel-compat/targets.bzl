@@ -60,6 +60,7 @@ UNIT_TESTS = [
     "store_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",
+    "replicas_test",
 ]
 
 INTEGRATION_TESTS = [
