@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/migrations.h"
+#include "server/store/task_row.h"
 
 namespace videotask::store {
 namespace {
@@ -39,106 +40,10 @@ using sqlite::Transaction;
 
 // ------------------------------------------------------------ task columns
 
-// The columns of `tasks`, in the order every SELECT/INSERT below uses:
-// column i is read from result column i and bound to parameter ?(i+1).
-enum Col : int {
-  kId,
-  kRequestId,
-  kBackend,
-  kModel,
-  kImageSource,
-  kImageUri,
-  kImageServerPath,
-  kImageFilename,
-  kImageMimeType,
-  kPromptText,
-  kRatio,
-  kDurationSeconds,
-  kSeed,
-  kRequestedStub,
-  kLabelsJson,
-  kPriority,
-  kPublicFigureThreshold,
-  kState,
-  kProviderTaskId,
-  kProviderStatus,
-  kProgress,
-  kTargetStub,
-  kOutputPath,
-  kOutputSizeBytes,
-  kOutputSha256,
-  kErrorCode,
-  kErrorMessage,
-  kErrorRetryable,
-  kErrorProviderCode,
-  kAttemptCount,
-  kImageSha256,
-  kImageSizeBytes,
-  kCreateTime,
-  kUpdateTime,
-  kStartTime,
-  kEndTime,
-  kNextAttemptTime,
-  kLeaseOwner,
-  kLeaseExpiry,
-  kProviderCancelPending,
-  kOutputUrlsJson,
-  kSpecFingerprint,
-  kVersion,
-  kNumColumns,
-};
-
-constexpr const char* kColumnNames[kNumColumns] = {
-    "id",
-    "request_id",
-    "backend",
-    "model",
-    "image_source",
-    "image_uri",
-    "image_server_path",
-    "image_filename",
-    "image_mime_type",
-    "prompt_text",
-    "ratio",
-    "duration_seconds",
-    "seed",
-    "requested_stub",
-    "labels_json",
-    "priority",
-    "public_figure_threshold",
-    "state",
-    "provider_task_id",
-    "provider_status",
-    "progress",
-    "target_filename_stub",
-    "output_path",
-    "output_size_bytes",
-    "output_sha256",
-    "error_code",
-    "error_message",
-    "error_retryable",
-    "error_provider_code",
-    "attempt_count",
-    "image_sha256",
-    "image_size_bytes",
-    "create_time",
-    "update_time",
-    "start_time",
-    "end_time",
-    "next_attempt_time",
-    "lease_owner",
-    "lease_expiry",
-    "provider_cancel_pending",
-    "output_urls_json",
-    "spec_fingerprint",
-    "version",
-};
+using namespace ::videotask::store::internal;  // the shared row layout (task_row.h)
 
 const std::string& Columns() {
-  static const std::string* const kColumns = [] {
-    std::vector<std::string> names(std::begin(kColumnNames), std::end(kColumnNames));
-    return new std::string(absl::StrJoin(names, ", "));
-  }();
+  static const std::string* const kColumns = new std::string(TaskColumnList());
   return *kColumns;
 }
 
@@ -232,20 +137,9 @@ constexpr char kReleaseLeasesSql[] =
 
 // -------------------------------------------------------------- conversions
 
-constexpr int64_t kFutureMicros = std::numeric_limits<int64_t>::max();
-
-// For ordering comparisons: unset (past) sorts first, future last.
-int64_t CompareMicros(absl::Time t) {
-  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
-  if (t == absl::InfiniteFuture()) return kFutureMicros;
-  return absl::ToUnixMicros(t);
-}
-
 absl::Time ColumnTime(const Statement& st, int column) {
   if (st.ColumnIsNull(column)) return absl::InfinitePast();
-  int64_t micros = st.ColumnInt64(column);
-  if (micros == kFutureMicros) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
+  return TimeFromMicros(st.ColumnInt64(column));
 }
 
 // Collects the first bind error so a long list of binds reads as one block.
@@ -275,49 +169,6 @@ class Binder {
   Statement& st_;
   absl::Status status_;
 };
-
-std::string DumpJson(const nlohmann::json& j) {
-  // Invalid UTF-8 is replaced rather than thrown on.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::optional<std::string> LabelsToJson(const std::map<std::string, std::string>& labels) {
-  if (labels.empty()) return std::nullopt;
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [key, value] : labels) j[key] = value;
-  return DumpJson(j);
-}
-
-std::optional<std::string> UrlsToJson(const std::vector<std::string>& urls) {
-  if (urls.empty()) return std::nullopt;
-  nlohmann::json j = nlohmann::json::array();
-  for (const std::string& url : urls) j.push_back(url);
-  return DumpJson(j);
-}
-
-absl::Status ParseLabels(const std::string& text, std::map<std::string, std::string>& out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InternalError("stored labels are not a JSON object");
-  }
-  for (const auto& [key, value] : j.items()) {
-    if (!value.is_string()) return absl::InternalError("stored label value is not a string");
-    out.emplace(key, value.get<std::string>());
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParseUrls(const std::string& text, std::vector<std::string>& out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) {
-    return absl::InternalError("stored output_urls are not a JSON array");
-  }
-  for (const auto& value : j) {
-    if (!value.is_string()) return absl::InternalError("stored output url is not a string");
-    out.push_back(value.get<std::string>());
-  }
-  return absl::OkStatus();
-}
 
 // Binds every column of `t` to ?1..?N (INSERT).
 absl::Status BindTask(Statement& st, const Task& t) {

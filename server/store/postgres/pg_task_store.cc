@@ -26,6 +26,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_migrations.h"
+#include "server/store/task_row.h"
 
 namespace videotask::store {
 namespace {
@@ -34,109 +35,10 @@ using pg::Connection;
 using pg::Params;
 using pg::Result;
 
-// The columns of `tasks`, in the order every SELECT/INSERT below uses:
-// column i is read from result column i and bound to parameter $(i+1).
-enum Col : int {
-  kId,
-  kRequestId,
-  kBackend,
-  kModel,
-  kImageSource,
-  kImageUri,
-  kImageServerPath,
-  kImageFilename,
-  kImageMimeType,
-  kPromptText,
-  kRatio,
-  kDurationSeconds,
-  kSeed,
-  kRequestedStub,
-  kLabelsJson,
-  kPriority,
-  kPublicFigureThreshold,
-  kState,
-  kProviderTaskId,
-  kProviderStatus,
-  kProgress,
-  kTargetStub,
-  kOutputPath,
-  kOutputSizeBytes,
-  kOutputSha256,
-  kErrorCode,
-  kErrorMessage,
-  kErrorRetryable,
-  kErrorProviderCode,
-  kAttemptCount,
-  kImageSha256,
-  kImageSizeBytes,
-  kCreateTime,
-  kUpdateTime,
-  kStartTime,
-  kEndTime,
-  kNextAttemptTime,
-  kLeaseOwner,
-  kLeaseExpiry,
-  kProviderCancelPending,
-  kOutputUrlsJson,
-  kSpecFingerprint,
-  kVersion,
-  kNumColumns,
-};
-
-constexpr const char* kColumnNames[kNumColumns] = {
-    "id",
-    "request_id",
-    "backend",
-    "model",
-    "image_source",
-    "image_uri",
-    "image_server_path",
-    "image_filename",
-    "image_mime_type",
-    "prompt_text",
-    "ratio",
-    "duration_seconds",
-    "seed",
-    "requested_stub",
-    "labels_json",
-    "priority",
-    "public_figure_threshold",
-    "state",
-    "provider_task_id",
-    "provider_status",
-    "progress",
-    "target_filename_stub",
-    "output_path",
-    "output_size_bytes",
-    "output_sha256",
-    "error_code",
-    "error_message",
-    "error_retryable",
-    "error_provider_code",
-    "attempt_count",
-    "image_sha256",
-    "image_size_bytes",
-    "create_time",
-    "update_time",
-    "start_time",
-    "end_time",
-    "next_attempt_time",
-    "lease_owner",
-    "lease_expiry",
-    "provider_cancel_pending",
-    "output_urls_json",
-    "spec_fingerprint",
-    "version",
-};
-
-std::string ColumnList(absl::string_view prefix) {
-  std::vector<std::string> names;
-  for (const char* name : kColumnNames) names.push_back(absl::StrCat(prefix, name));
-  return absl::StrJoin(names, ", ");
-}
+using namespace ::videotask::store::internal;  // the shared row layout (task_row.h)
 
 const std::string& Columns() {
-  static const std::string* const kColumns = new std::string(ColumnList(""));
+  static const std::string* const kColumns = new std::string(TaskColumnList());
   return *kColumns;
 }
 
@@ -198,7 +100,7 @@ const std::string& ClaimSql() {
       "attempt_count = t.attempt_count + 1, start_time = COALESCE(t.start_time, $4), "
       "update_time = $4, version = t.version + 1 FROM picked WHERE t.id = picked.id "
       "AND t.state = 1 RETURNING ",
-      ColumnList("t.")));
+      TaskColumnList("t.")));
   return *kSql;
 }
 
@@ -267,14 +169,6 @@ constexpr int kMaxTxAttempts = 5;
 
 // -------------------------------------------------------------- conversions
 
-constexpr int64_t kFutureMicros = std::numeric_limits<int64_t>::max();
-
-int64_t CompareMicros(absl::Time t) {
-  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
-  if (t == absl::InfiniteFuture()) return kFutureMicros;
-  return absl::ToUnixMicros(t);
-}
-
 // Unset (InfinitePast) is NULL; InfiniteFuture is INT64_MAX.
 Params& AddTime(Params& p, absl::Time t) {
   if (t == absl::InfinitePast()) return p.Null();
@@ -283,52 +177,9 @@ Params& AddTime(Params& p, absl::Time t) {
 
 absl::Time ColumnTime(const Result& r, int row, int col) {
   if (r.IsNull(row, col)) return absl::InfinitePast();
-  int64_t micros = r.Int(row, col);
-  if (micros == kFutureMicros) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
+  return TimeFromMicros(r.Int(row, col));
 }
 
-std::string DumpJson(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-std::optional<std::string> LabelsToJson(const std::map<std::string, std::string>& labels) {
-  if (labels.empty()) return std::nullopt;
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [key, value] : labels) j[key] = value;
-  return DumpJson(j);
-}
-
-std::optional<std::string> UrlsToJson(const std::vector<std::string>& urls) {
-  if (urls.empty()) return std::nullopt;
-  nlohmann::json j = nlohmann::json::array();
-  for (const std::string& url : urls) j.push_back(url);
-  return DumpJson(j);
-}
-
-absl::Status ParseLabels(const std::string& text, std::map<std::string, std::string>& out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InternalError("stored labels are not a JSON object");
-  }
-  for (const auto& [key, value] : j.items()) {
-    if (!value.is_string()) return absl::InternalError("stored label value is not a string");
-    out.emplace(key, value.get<std::string>());
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ParseUrls(const std::string& text, std::vector<std::string>& out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) {
-    return absl::InternalError("stored output_urls are not a JSON array");
-  }
-  for (const auto& value : j) {
-    if (!value.is_string()) return absl::InternalError("stored output url is not a string");
-    out.push_back(value.get<std::string>());
-  }
-  return absl::OkStatus();
-}
 
 Params TaskParams(const Task& t) {
   const TaskSpec& s = t.spec;
