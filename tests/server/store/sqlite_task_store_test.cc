@@ -62,52 +62,17 @@ class SqliteTaskStoreTest : public ::testing::Test {
     VT_ASSERT_OK_AND_ASSIGN(store_, SqliteTaskStore::Open(Options()));
   }
 
-  // A QUEUED task with a spec and its fingerprint.
   Task MakeTask(absl::string_view id, absl::string_view stub = "") {
-    Task t;
-    t.id = std::string(id);
-    t.spec.backend = "mock";
-    t.spec.model = "gen4_turbo";
-    t.spec.image.source = ImageSource::kUri;
-    t.spec.image.uri = "https://example.com/a.png";
-    t.spec.image.filename = "a.png";
-    t.spec.prompt_text = absl::StrCat("prompt for ", id);
-    t.spec.ratio = "1280:720";
-    t.spec.duration_seconds = 4;
-    t.target_filename_stub = stub.empty() ? absl::StrCat(id, "_video") : std::string(stub);
-    t.create_time = clock_.Now();
-    t.update_time = t.create_time;
-    t.spec_fingerprint = SpecFingerprint(t.spec, t.image_sha256);
-    return t;
+    return MakeTestTask(id, stub, clock_.Now());
   }
-
   static NewTask New(Task t, std::string bytes = "") {
-    NewTask n;
-    n.task = std::move(t);
-    n.image_bytes = std::move(bytes);
-    return n;
+    return MakeNewTask(std::move(t), std::move(bytes));
   }
-
-  // Inserts one task, expecting success.
   Task InsertOk(Task t, std::string bytes = "") {
-    std::vector<NewTask> batch;
-    batch.push_back(New(std::move(t), std::move(bytes)));
-    InsertResults results = store_->Insert(std::move(batch));
-    EXPECT_EQ(results.size(), 1u);
-    if (results.size() != 1 || !results[0].ok()) {
-      ADD_FAILURE() << (results.empty() ? absl::InternalError("no result") : results[0].status());
-      return Task();
-    }
-    EXPECT_TRUE(results[0]->created);
-    return results[0]->task;
+    return InsertTaskOk(*store_, std::move(t), std::move(bytes));
   }
-
   absl::StatusOr<InsertResult> InsertOne(Task t, std::string bytes = "") {
-    std::vector<NewTask> batch;
-    batch.push_back(New(std::move(t), std::move(bytes)));
-    InsertResults results = store_->Insert(std::move(batch));
-    if (results.size() != 1) return absl::InternalError("wrong result count");
-    return results[0];
+    return InsertOneTask(*store_, std::move(t), std::move(bytes));
   }
 
   ::videotask::testing::TempDir tmp_;

@@ -52,7 +52,7 @@ void TaskStoreConformanceTest::OpenStore() {
   VT_ASSERT_OK_AND_ASSIGN(store_, harness_->Open(&clock_));
 }
 
-Task TaskStoreConformanceTest::MakeTask(absl::string_view id, absl::string_view stub) {
+Task MakeTestTask(absl::string_view id, absl::string_view stub, absl::Time now) {
   Task t;
   t.id = std::string(id);
   t.spec.backend = "mock";
@@ -64,38 +64,51 @@ Task TaskStoreConformanceTest::MakeTask(absl::string_view id, absl::string_view 
   t.spec.ratio = "1280:720";
   t.spec.duration_seconds = 4;
   t.target_filename_stub = stub.empty() ? absl::StrCat(id, "_video") : std::string(stub);
-  t.create_time = clock_.Now();
+  t.create_time = now;
   t.update_time = t.create_time;
   t.spec_fingerprint = SpecFingerprint(t.spec, t.image_sha256);
   return t;
 }
 
-NewTask TaskStoreConformanceTest::New(Task t, std::string bytes) {
+NewTask MakeNewTask(Task t, std::string bytes) {
   NewTask n;
   n.task = std::move(t);
   n.image_bytes = std::move(bytes);
   return n;
 }
 
-Task TaskStoreConformanceTest::InsertOk(Task t, std::string bytes) {
+absl::StatusOr<InsertResult> InsertOneTask(TaskStore& store, Task t, std::string bytes) {
   std::vector<NewTask> batch;
-  batch.push_back(New(std::move(t), std::move(bytes)));
-  InsertResults results = store_->Insert(std::move(batch));
-  EXPECT_EQ(results.size(), 1u);
-  if (results.size() != 1 || !results[0].ok()) {
-    ADD_FAILURE() << (results.empty() ? absl::InternalError("no result") : results[0].status());
+  batch.push_back(MakeNewTask(std::move(t), std::move(bytes)));
+  InsertResults results = store.Insert(std::move(batch));
+  if (results.size() != 1) return absl::InternalError("wrong result count");
+  return results[0];
+}
+
+Task InsertTaskOk(TaskStore& store, Task t, std::string bytes) {
+  absl::StatusOr<InsertResult> result = InsertOneTask(store, std::move(t), std::move(bytes));
+  if (!result.ok()) {
+    ADD_FAILURE() << result.status();
     return Task();
   }
-  EXPECT_TRUE(results[0]->created);
-  return results[0]->task;
+  EXPECT_TRUE(result->created);
+  return result->task;
+}
+
+Task TaskStoreConformanceTest::MakeTask(absl::string_view id, absl::string_view stub) {
+  return MakeTestTask(id, stub, clock_.Now());
+}
+
+NewTask TaskStoreConformanceTest::New(Task t, std::string bytes) {
+  return MakeNewTask(std::move(t), std::move(bytes));
+}
+
+Task TaskStoreConformanceTest::InsertOk(Task t, std::string bytes) {
+  return InsertTaskOk(*store_, std::move(t), std::move(bytes));
 }
 
 absl::StatusOr<InsertResult> TaskStoreConformanceTest::InsertOne(Task t, std::string bytes) {
-  std::vector<NewTask> batch;
-  batch.push_back(New(std::move(t), std::move(bytes)));
-  InsertResults results = store_->Insert(std::move(batch));
-  if (results.size() != 1) return absl::InternalError("wrong result count");
-  return results[0];
+  return InsertOneTask(*store_, std::move(t), std::move(bytes));
 }
 
 void ExpectSameTask(const Task& a, const Task& b) {

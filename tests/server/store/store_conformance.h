@@ -69,6 +69,15 @@ class TaskStoreConformanceTest : public ::testing::TestWithParam<StoreParam> {
   std::unique_ptr<TaskStore> store_;
 };
 
+// Test data shared by every store fixture.
+// A QUEUED task with a spec and its fingerprint, created at `now`.
+Task MakeTestTask(absl::string_view id, absl::string_view stub, absl::Time now);
+NewTask MakeNewTask(Task t, std::string bytes);
+// Inserts one task; a wrong result count is INTERNAL.
+absl::StatusOr<InsertResult> InsertOneTask(TaskStore& store, Task t, std::string bytes);
+// Inserts one task, expecting it created (a failure is added otherwise).
+Task InsertTaskOk(TaskStore& store, Task t, std::string bytes);
+
 // Every field of two tasks, one expectation each.
 void ExpectSameTask(const Task& a, const Task& b);
 
