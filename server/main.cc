@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "backends/http/curl_transport.h"
+#include "backends/http/url_policy.h"
 #include "absl/time/time.h"
 #include "common/files.h"
 #include "common/log.h"
@@ -107,14 +108,6 @@ std::vector<std::string> EnabledBackends() {
   return names;
 }
 
-bool IsLoopbackUrl(const std::string& url) {
-  for (const char* prefix : {"http://127.", "https://127.", "http://localhost", "https://localhost",
-                             "http://[::1]", "https://[::1]"}) {
-    if (absl::StartsWith(url, prefix)) return true;
-  }
-  return false;
-}
-
 absl::StatusOr<AppConfig> ConfigFromFlags() {
   AppConfig config;
   config.data_dir = absl::GetFlag(FLAGS_data_dir);
@@ -160,7 +153,7 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
             "it is not set");
       }
       bc.api_secret = secret;
-      if (bc.poll_interval < absl::Seconds(5) && !IsLoopbackUrl(bc.base_url)) {
+      if (bc.poll_interval < absl::Seconds(5) && !backends::IsLoopbackUrl(bc.base_url)) {
         return absl::InvalidArgumentError(
             "--runway_poll_interval must be at least 5s: the provider does not update a task more "
             "often (shorter intervals are allowed only for a loopback --runway_base_url)");

@@ -73,6 +73,11 @@ bool IsLoopbackHost(absl::string_view host_in) {
   return false;
 }
 
+bool IsLoopbackUrl(absl::string_view url) {
+  std::optional<ParsedUrl> parsed = Parse(url);
+  return parsed.has_value() && IsLoopbackHost(parsed->host);
+}
+
 absl::Status CheckUrlAllowed(absl::string_view url) {
   std::optional<ParsedUrl> parsed = Parse(url);
   if (!parsed.has_value()) {

@@ -28,6 +28,16 @@ TEST(UrlPolicyTest, LoopbackHosts) {
   EXPECT_FALSE(IsLoopbackHost(""));
 }
 
+TEST(UrlPolicyTest, LoopbackUrls) {
+  EXPECT_TRUE(IsLoopbackUrl("http://127.0.0.1:8080/v1"));
+  EXPECT_TRUE(IsLoopbackUrl("https://localhost"));
+  EXPECT_TRUE(IsLoopbackUrl("http://[::1]:9/"));
+  EXPECT_FALSE(IsLoopbackUrl("http://localhost.example.com/"));
+  EXPECT_FALSE(IsLoopbackUrl("https://127.0.0.1.example.com/"));
+  EXPECT_FALSE(IsLoopbackUrl("https://api.dev.runwayml.com"));
+  EXPECT_FALSE(IsLoopbackUrl("not a url"));
+}
+
 TEST(UrlPolicyTest, HttpsAnywhereHttpOnlyToLoopback) {
   EXPECT_THAT(CheckUrlAllowed("https://api.dev.runwayml.com"), IsOk());
   EXPECT_THAT(CheckUrlAllowed("https://cdn.example.com/a/b.mp4?sig=x"), IsOk());
