@@ -312,7 +312,10 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   spec.public_figure_threshold = in.public_figure_threshold();
 
   // Backend-specific rules (e.g. the mock's labels).
-  absl::Status backend_ok = backend->backend->Validate(engine::MakeStartRequest(task, bytes));
+  // The bytes travel in the request and come back: no copy of the image.
+  backends::StartRequest start = engine::MakeStartRequest(task, std::move(bytes));
+  absl::Status backend_ok = backend->backend->Validate(start);
+  bytes = std::move(start.image_bytes);
   if (!backend_ok.ok()) {
     return absl::Status(backend_ok.code(), absl::StrCat(p, backend_ok.message()));
   }
