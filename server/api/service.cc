@@ -19,6 +19,14 @@ grpc::Status Draining() {
                       "the server is shutting down; retry shortly (or on another replica)");
 }
 
+// A stream refused before it starts.
+template <typename Message>
+class RefusedStream final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 bool IsLabelFilterKey(const std::string& key) {
   return !key.empty() && key.size() <= kMaxLabelKey;
 }
@@ -238,12 +246,7 @@ grpc::ServerWriteReactor<v1::Task>* VideoTaskServiceImpl::WatchTask(
     grpc::CallbackServerContext* ctx, const v1::WatchTaskRequest* request) {
   absl::Status id_ok = CheckTaskId(request->id(), "id");
   if (!id_ok.ok() || draining_) {
-    class Refuse final : public grpc::ServerWriteReactor<v1::Task> {
-     public:
-      explicit Refuse(grpc::Status status) { Finish(status); }
-      void OnDone() override { delete this; }
-    };
-    return new Refuse(id_ok.ok() ? Draining() : ToGrpcStatus(id_ok));
+    return new RefusedStream<v1::Task>(id_ok.ok() ? Draining() : ToGrpcStatus(id_ok));
   }
   return NewWatchReactor(*this, ctx, request->id());
 }
@@ -270,12 +273,7 @@ grpc::ServerWriteReactor<v1::OutputChunk>* VideoTaskServiceImpl::ReadTaskOutput(
     grpc::CallbackServerContext* ctx, const v1::ReadTaskOutputRequest* request) {
   absl::Status id_ok = CheckTaskId(request->id(), "id");
   if (!id_ok.ok()) {
-    class Refuse final : public grpc::ServerWriteReactor<v1::OutputChunk> {
-     public:
-      explicit Refuse(grpc::Status status) { Finish(status); }
-      void OnDone() override { delete this; }
-    };
-    return new Refuse(ToGrpcStatus(id_ok));
+    return new RefusedStream<v1::OutputChunk>(ToGrpcStatus(id_ok));
   }
   return NewOutputReactor(*this, request->id(), request->offset());
 }
