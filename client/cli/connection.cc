@@ -3,59 +3,34 @@
 #include <iostream>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
-#include "common/files.h"
 
 namespace videotask::cli {
 namespace {
 
-constexpr int64_t kMaxPemBytes = 1 << 20;
-
-// True for "127.x.y.z:port", "localhost:port" and "[::1]:port" (with or
-// without a "dns:///" or "ipv4:" scheme).
-bool IsLoopback(absl::string_view target) {
-  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) absl::ConsumePrefix(&target, scheme);
-  return absl::StartsWith(target, "127.") || absl::StartsWith(target, "localhost:") ||
-         target == "localhost" || absl::StartsWith(target, "[::1]");
+client::ChannelOptions ChannelOptionsOf(const GlobalOptions& options) {
+  client::ChannelOptions channel;
+  channel.target = options.server;
+  channel.tls = options.tls;
+  channel.tls_ca_file = options.tls_ca_file;
+  channel.token = options.token;
+  return channel;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(const GlobalOptions& options) {
-  if (options.server.empty()) {
-    return absl::InvalidArgumentError("--server: must name host:port");
-  }
-  bool tls = options.tls || !options.tls_ca_file.empty();
-  if (!options.token.empty() && !tls && !IsLoopback(options.server)) {
-    return absl::InvalidArgumentError(
-        "--token: refusing to send a token in clear text to a non-loopback server; add --tls");
-  }
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (tls) {
-    grpc::SslCredentialsOptions ssl;
-    if (!options.tls_ca_file.empty()) {
-      auto pem = ReadFile(options.tls_ca_file, kMaxPemBytes);
-      if (!pem.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--tls-ca: cannot read ", options.tls_ca_file, ": ", pem.status().message()));
-      }
-      ssl.pem_root_certs = *std::move(pem);
-    }
-    creds = grpc::SslCredentials(ssl);
-  } else {
-    creds = grpc::InsecureChannelCredentials();
-  }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);  // output chunks are up to 1 MiB plus framing
   args.SetMaxSendMessageSize(-1);     // images travel inline
-  auto channel = grpc::CreateCustomChannel(options.server, creds, args);
-  return std::unique_ptr<Connection>(new Connection(options, std::move(channel)));
+  auto channel = client::MakeChannel(ChannelOptionsOf(options), args);
+  if (!channel.ok()) return channel.status();
+  return std::unique_ptr<Connection>(new Connection(options, *std::move(channel)));
 }
 
 Connection::Connection(const GlobalOptions& options, std::shared_ptr<grpc::Channel> channel)
     : options_(options),
+      channel_options_(ChannelOptionsOf(options)),
       channel_(std::move(channel)),
       stub_(v1::VideoTaskService::NewStub(channel_)) {}
 
@@ -65,17 +40,13 @@ std::unique_ptr<grpc::ClientContext> Connection::NewContext(absl::Duration deadl
                                ? deadline
                                : absl::Seconds(options_.rpc_timeout_seconds);
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  if (!options_.token.empty()) {
-    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
-  }
+  client::AddCallCredentials(channel_options_, *ctx);
   return ctx;
 }
 
 std::unique_ptr<grpc::ClientContext> Connection::NewStreamContext() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
-  if (!options_.token.empty()) {
-    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
-  }
+  client::AddCallCredentials(channel_options_, *ctx);
   return ctx;
 }
 

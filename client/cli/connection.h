@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/channel/channel.h"
 #include "videotask/v1/video_task_service.grpc.pb.h"
 
 namespace videotask::cli {
@@ -51,6 +52,7 @@ class Connection {
   Connection(const GlobalOptions& options, std::shared_ptr<grpc::Channel> channel);
 
   GlobalOptions options_;
+  client::ChannelOptions channel_options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::VideoTaskService::Stub> stub_;
 };

@@ -103,13 +103,14 @@ class Runner {
       // A connection of its own per channel, not one shared subchannel.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("videotask.bench.channel", i);
-      channels_.push_back(
-          grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args));
+      auto channel = client::MakeChannel(options_.channel, args);
+      if (!channel.ok()) return channel.status();
+      channels_.push_back(*std::move(channel));
       stubs_.push_back(v1::VideoTaskService::NewStub(channels_.back()));
     }
     for (auto& channel : channels_) {
       if (!channel->WaitForConnected(DeadlineIn(absl::Seconds(10)))) {
-        return absl::UnavailableError(absl::StrCat("cannot connect to ", options_.target));
+        return absl::UnavailableError(absl::StrCat("cannot connect to ", options_.channel.target));
       }
     }
     if (options_.mode == Mode::kGet) {
@@ -159,7 +160,7 @@ class Runner {
       return;
     }
     s.started = now;
-    s.ctx = std::make_unique<grpc::ClientContext>();
+    s.ctx = NewContext();
     ++s.seq;
     switch (options_.mode) {
       case Mode::kSubmit:
@@ -234,7 +235,7 @@ class Runner {
   }
 
   void StartWait(Slot& s) {
-    s.ctx = std::make_unique<grpc::ClientContext>();
+    s.ctx = NewContext();
     s.ctx->set_deadline(DeadlineIn(kWaitTimeout + options_.rpc_timeout));
     s.wait.mutable_timeout()->set_seconds(absl::ToInt64Seconds(kWaitTimeout));
     s.task.Clear();
@@ -326,12 +327,20 @@ class Runner {
     Next(s);
   }
 
+  // A fresh context carrying the bearer token; the caller sets the deadline.
+  std::unique_ptr<grpc::ClientContext> NewContext() const {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    client::AddCallCredentials(options_.channel, *ctx);
+    return ctx;
+  }
+
   absl::Status FetchIds() {
     v1::ListTasksRequest req;
     req.set_page_size(1000);
     for (int page = 0; page < 10 && ids_.size() < 10000; ++page) {
       grpc::ClientContext ctx;
       ctx.set_deadline(DeadlineIn(options_.rpc_timeout));
+      client::AddCallCredentials(options_.channel, ctx);
       v1::ListTasksResponse resp;
       grpc::Status st = stubs_[0]->ListTasks(&ctx, req, &resp);
       if (!st.ok()) {
@@ -434,7 +443,7 @@ std::string FormatSummary(const LoadOptions& options, const LoadResult& r) {
       "  throughput  %.1f calls/s, %.1f items/s (%d calls)\n"
       "  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n"
       "  errors      %s\n",
-      ModeName(options.mode), options.target, options.in_flight, options.channels, r.seconds,
+      ModeName(options.mode), options.channel.target, options.in_flight, options.channels, r.seconds,
       r.CallsPerSecond(), r.ItemsPerSecond(), r.calls, r.LatencyMs(0.50), r.LatencyMs(0.90),
       r.LatencyMs(0.99), r.LatencyMs(1.0), errors.empty() ? "none" : absl::StrJoin(errors, ", "));
 }

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/channel/channel.h"
 
 namespace videotask::loadgen {
 
@@ -29,7 +30,8 @@ absl::string_view ModeName(Mode mode);
 absl::StatusOr<Mode> ParseMode(absl::string_view name);
 
 struct LoadOptions {
-  std::string target;  // host:port
+  // The server (channel.target, host:port), TLS and the bearer token.
+  client::ChannelOptions channel;
   Mode mode = Mode::kSubmit;
   int in_flight = 64;
   int channels = 4;

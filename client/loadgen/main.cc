@@ -1,5 +1,6 @@
 // videotask-bench: closed-loop load on a VideoTaskService server.
 //   videotask-bench --target=127.0.0.1:50051 --mode=submit --in_flight=64 --image_bytes=1024
+//   videotask-bench --target=vt.internal:50051 --tls_ca=ca.pem --token=... --mode=list
 // Prints a summary for people on stderr and one "RESULT key=value ..." line
 // on stdout for scripts.
 #include <cstdio>
@@ -24,7 +25,13 @@ int Run(int argc, char** argv) {
   bool same_image = false;
 
   CLI::App app{"videotask-bench: closed-loop load generator for VideoTaskService"};
-  app.add_option("--target", options.target, "Server address host:port")->required();
+  app.add_option("--target", options.channel.target, "Server address host:port")->required();
+  app.add_flag("--tls", options.channel.tls, "Use TLS (system roots unless --tls_ca)");
+  app.add_option("--tls_ca", options.channel.tls_ca_file,
+                 "PEM file of the roots to trust (implies --tls)");
+  app.add_option("--token", options.channel.token, "Bearer token sent with every call")
+      ->envname("VIDEOTASK_TOKEN");
+  options.channel.flags = {"--target", "--tls", "--tls_ca", "--token"};
   app.add_option("--mode", mode, "submit | batch | get | list | e2e")->capture_default_str();
   app.add_option("--in_flight", options.in_flight, "Calls outstanding at once")
       ->capture_default_str();

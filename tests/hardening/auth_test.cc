@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "client/loadgen/loadgen.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/auth/auth.h"
 #include "tests/hardening/secure_server.h"
@@ -394,6 +395,36 @@ TEST_F(SecureServerTest, CliSpeaksTlsAndTokens) {
   CliRun plain = RunCli(absl::StrCat(server, " --token ", kToken, " backends"));
   EXPECT_EQ(plain.exit_code, 3) << plain.output;
   EXPECT_THAT(plain.output, Not(HasSubstr(kToken)));
+}
+
+TEST_F(SecureServerTest, LoadGeneratorSpeaksTlsAndTokens) {
+  StartServer(/*tls=*/true, /*mutual=*/false, /*tokens=*/true);
+  loadgen::LoadOptions options;
+  options.channel.target = server_.address();
+  options.channel.tls_ca_file = pki_.server_cert_file;
+  options.channel.token = kToken;
+  options.mode = loadgen::Mode::kSubmit;
+  options.in_flight = 4;
+  options.channels = 1;
+  options.max_items = 12;
+  options.rpc_timeout = absl::Seconds(10);
+  auto ok = loadgen::RunLoad(options);
+  VT_ASSERT_OK(ok.status());
+  EXPECT_EQ(ok->items, 12);
+  EXPECT_THAT(ok->errors, ::testing::IsEmpty());
+
+  options.channel.token = "tok_wrong_wrong_wrong_wrong_wrong";
+  auto wrong = loadgen::RunLoad(options);
+  VT_ASSERT_OK(wrong.status());
+  EXPECT_EQ(wrong->items, 0);
+  EXPECT_EQ(wrong->errors["UNAUTHENTICATED"], 12);
+
+  // A token never travels in clear text beyond loopback.
+  options.channel.target = "videotask.invalid:50051";
+  options.channel.tls_ca_file.clear();
+  options.channel.flags = {"--target", "--tls", "--tls_ca", "--token"};
+  EXPECT_THAT(loadgen::RunLoad(options).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--token")));
 }
 
 }  // namespace
