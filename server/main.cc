@@ -184,6 +184,34 @@ absl::StatusOr<std::unique_ptr<backends::HttpTransport>> MakeHttpTransport(const
   return std::unique_ptr<backends::HttpTransport>();
 }
 
+// TLS and bearer tokens from the flags, read before anything starts so a bad
+// file stops the process at once.
+struct Security {
+  auth::SecurityOptions options;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+};
+
+absl::StatusOr<Security> SecurityFromFlags() {
+  Security security;
+  security.options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  security.options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  security.options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
+    absl::StatusOr<std::vector<std::string>> tokens =
+        auth::LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
+    if (!tokens.ok()) {
+      return absl::Status(tokens.status().code(),
+                          absl::StrCat("--auth_token_file: ", tokens.status().message()));
+    }
+    security.options.tokens = std::make_shared<const auth::TokenChecker>(*tokens);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      auth::MakeServerCredentials(security.options);
+  if (!credentials.ok()) return credentials.status();
+  security.credentials = *std::move(credentials);
+  return security;
+}
+
 int Run() {
   if (!SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     VT_LOG_ERROR("--log_level must be one of debug, info, warn, error, off");
@@ -201,6 +229,12 @@ int Run() {
     VT_LOG_ERROR("{}", config.status().message());
     return 2;
   }
+  absl::StatusOr<Security> secured = SecurityFromFlags();
+  if (!secured.ok()) {
+    VT_LOG_ERROR("cannot start: {}", secured.status().message());
+    return 2;
+  }
+  const auth::SecurityOptions& security = secured->options;
   SystemClock clock;
   absl::StatusOr<std::unique_ptr<backends::HttpTransport>> http = MakeHttpTransport(*config);
   if (!http.ok()) {
@@ -223,32 +257,13 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
-  auth::SecurityOptions security;
-  security.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
-  security.tls.key_file = absl::GetFlag(FLAGS_tls_key);
-  security.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
-    absl::StatusOr<std::vector<std::string>> tokens =
-        auth::LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
-    if (!tokens.ok()) {
-      VT_LOG_ERROR("cannot start: {}", tokens.status().message());
-      return 2;
-    }
-    security.tokens = std::make_shared<const auth::TokenChecker>(*tokens);
-  }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      auth::MakeServerCredentials(security);
-  if (!credentials.ok()) {
-    VT_LOG_ERROR("cannot start: {}", credentials.status().message());
-    return 2;
-  }
   VT_LOG_INFO("transport: {}{}; callers: {}",
               security.tls.cert_file.empty() ? "plain text" : "TLS",
               security.tls.client_ca_file.empty() ? "" : " with client certificates",
               security.tokens == nullptr
                   ? "not authenticated"
                   : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
-  builder.AddListeningPort(listen, *credentials, &port);
+  builder.AddListeningPort(listen, secured->credentials, &port);
   int64_t max_message = std::min<int64_t>(
       INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));

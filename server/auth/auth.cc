@@ -114,10 +114,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 absl::StatusOr<std::vector<std::string>> LoadTokens(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path, kMaxTokenFileBytes);
-  if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("auth token file: ", text.status().message()));
-  }
+  if (!text.ok()) return text.status();
   std::vector<std::string> tokens;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
@@ -132,19 +129,17 @@ absl::StatusOr<std::vector<std::string>> LoadTokens(const std::string& path) {
     }
     if (has_space || !printable) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "auth token file line ", line_number,
-          ": a token is one word of printable ASCII characters (text not shown)"));
+          "line ", line_number, ": a token is one word of printable ASCII characters (text not shown)"));
     }
     if (line.size() < kMinTokenLength) {
-      return absl::InvalidArgumentError(absl::StrCat("auth token file line ", line_number,
-                                                     ": tokens must be at least ",
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": tokens must be at least ",
                                                      kMinTokenLength, " characters"));
     }
     tokens.emplace_back(line);
   }
   if (tokens.empty()) {
     return absl::InvalidArgumentError(
-        "auth token file holds no token (one per line; '#' starts a comment)");
+        "no token in the file (one per line; '#' starts a comment)");
   }
   return tokens;
 }

@@ -7,10 +7,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/files.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/testing/daemon.h"
@@ -173,6 +175,29 @@ TEST(VideotaskdFlagsTest, BadFlagsFailClearly) {
   EXPECT_THAT(fast_poll.Log(), HasSubstr("at least 5s"));
   EXPECT_THAT(fast_poll.Log(), Not(HasSubstr("key_not_a_real_one_0000")));
   unsetenv("RUNWAYML_API_SECRET");
+}
+
+TEST(VideotaskdFlagsTest, BadSecurityFilesStopItBeforeItTouchesTheDataDir) {
+  TempDir tmp;
+  std::string data_dir = tmp.path() + "/d";
+  Daemon missing(VT_VIDEOTASKD_PATH, tmp.path());
+  EXPECT_EQ(missing.RunToExit({"--auth_token_file=" + tmp.path() + "/no-such-file",
+                               "--data_dir=" + data_dir}),
+            2);
+  EXPECT_THAT(missing.Log(), HasSubstr("--auth_token_file: "));
+
+  std::string tokens = tmp.path() + "/tokens";
+  WriteFileAtomically(tokens, "short-secret-1\n").IgnoreError();
+  Daemon short_token(VT_VIDEOTASKD_PATH, tmp.path());
+  EXPECT_EQ(short_token.RunToExit({"--auth_token_file=" + tokens, "--data_dir=" + data_dir}), 2);
+  EXPECT_THAT(short_token.Log(), HasSubstr("--auth_token_file: line 1: tokens must be at least"));
+  EXPECT_THAT(short_token.Log(), Not(HasSubstr("short-secret-1")));
+
+  Daemon half_tls(VT_VIDEOTASKD_PATH, tmp.path());
+  EXPECT_EQ(half_tls.RunToExit({"--tls_cert=" + tokens, "--data_dir=" + data_dir}), 2);
+  EXPECT_THAT(half_tls.Log(), HasSubstr("--tls_key"));
+  // Refused before the store was opened: no data dir, no database.
+  EXPECT_FALSE(std::filesystem::exists(data_dir));
 }
 
 TEST(VideotaskdFlagsTest, ASecondServerOnTheSameDataDirIsRefused) {
