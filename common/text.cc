@@ -1,5 +1,8 @@
 #include "common/text.h"
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
 namespace videotask {
 
 std::optional<int64_t> Utf16Length(absl::string_view utf8) {
@@ -38,6 +41,13 @@ std::optional<int64_t> Utf16Length(absl::string_view utf8) {
     i += extra + 1;
   }
   return units;
+}
+
+std::string QuotedForError(absl::string_view value) {
+  constexpr size_t kShown = 64;
+  std::string shown = absl::CHexEscape(value.substr(0, kShown));
+  if (value.size() <= kShown) return absl::StrCat("\"", shown, "\"");
+  return absl::StrCat("\"", shown, "...\" (", value.size(), " bytes)");
 }
 
 }  // namespace videotask

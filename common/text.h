@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -12,6 +13,12 @@ namespace videotask {
 // Number of UTF-16 code units `utf8` would take, or nullopt when it is not
 // valid UTF-8 (overlong forms, surrogates and values past U+10FFFF refused).
 std::optional<int64_t> Utf16Length(absl::string_view utf8);
+
+// A caller's value as an error message shows it: in double quotes, bytes
+// outside printable ASCII (and quotes, backslashes) C-escaped, at most the
+// first 64 bytes followed by `..." (N bytes)`. A hostile 4 MiB field cannot
+// make a 4 MiB error, nor break a log line.
+std::string QuotedForError(absl::string_view value);
 
 }  // namespace videotask
 

@@ -7,8 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/text.h"
 #include "server/api/mapping.h"
 #include "server/api/page_token.h"
+#include "server/api/validation.h"
 #include "server/api/reactors.h"
 
 namespace videotask::api {
@@ -27,17 +29,13 @@ class RefusedStream final : public grpc::ServerWriteReactor<Message> {
   void OnDone() override { delete this; }
 };
 
-bool IsLabelFilterKey(const std::string& key) {
-  return !key.empty() && key.size() <= kMaxLabelKey;
-}
-
 }  // namespace
 
 absl::Status CheckTaskId(const std::string& id, absl::string_view field) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (!IsWellFormedTaskId(id)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, " \"", id.substr(0, 64), "\" is not a task id (26 characters of Crockford base32)"));
+        field, " ", QuotedForError(id), " is not a task id (26 characters of Crockford base32)"));
   }
   return absl::OkStatus();
 }
@@ -199,9 +197,9 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListTasks(grpc::CallbackServerCo
   }
   query.backend = request->backend();
   for (const auto& [key, value] : request->labels()) {
-    if (!IsLabelFilterKey(key)) {
-      return fail(absl::StrCat("labels key \"", key.substr(0, 64), "\" must be 1..", kMaxLabelKey,
-                               " characters"));
+    if (!IsLabelKey(key)) {
+      return fail(absl::StrCat("labels key ", QuotedForError(key), " must be ", LabelKeyRule(),
+                               " (as in spec.labels)"));
     }
     query.labels[key] = value;
   }

@@ -40,15 +40,6 @@ bool IsRequestIdChar(char c) {
          c == ':';
 }
 
-bool IsLabelKey(absl::string_view key) {
-  if (key.empty() || key.size() > kMaxLabelKey) return false;
-  if (!absl::ascii_islower(static_cast<unsigned char>(key.front()))) return false;
-  return std::all_of(key.begin(), key.end(), [](char c) {
-    return absl::ascii_islower(static_cast<unsigned char>(c)) ||
-           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-  });
-}
-
 // The last path segment of a URL or path, without query or fragment.
 std::string BaseName(absl::string_view path) {
   size_t cut = path.find_first_of("?#");
@@ -58,6 +49,19 @@ std::string BaseName(absl::string_view path) {
 }
 
 }  // namespace
+
+bool IsLabelKey(absl::string_view key) {
+  if (key.empty() || key.size() > kMaxLabelKey) return false;
+  if (!absl::ascii_islower(static_cast<unsigned char>(key.front()))) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return absl::ascii_islower(static_cast<unsigned char>(c)) ||
+           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string LabelKeyRule() {
+  return absl::StrCat("1..", kMaxLabelKey, " characters of [a-z0-9._-] starting with a letter");
+}
 
 absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& request,
                                                    absl::string_view p) const {
@@ -86,7 +90,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   }
   if (backend == nullptr) {
     return Invalid(p, "spec.backend",
-                   absl::StrCat("\"", in.backend(), "\" is not enabled on this server; allowed: ",
+                   absl::StrCat(QuotedForError(in.backend()), " is not enabled on this server; allowed: ",
                                 absl::StrJoin(enabled, ", "), " (or empty for ",
                                 options_.default_backend, ")"));
   }
@@ -99,7 +103,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
     std::vector<std::string> names;
     for (const auto& m : caps.models) names.push_back(m.name);
     return Invalid(p, "spec.model",
-                   absl::StrCat("\"", in.model(), "\" is not offered by backend ", spec.backend,
+                   absl::StrCat(QuotedForError(in.model()), " is not offered by backend ", spec.backend,
                                 "; allowed: ", absl::StrJoin(names, ", ")));
   }
 
@@ -189,7 +193,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
     VT_ASSIGN_OR_RETURN(std::string sniffed, SniffImage(bytes, absl::StrCat(p, bytes_field)));
     if (!image.mime_type().empty() && absl::AsciiStrToLower(image.mime_type()) != sniffed) {
       return Invalid(p, "spec.image.mime_type",
-                     absl::StrCat("is \"", image.mime_type(), "\" but the bytes are ", sniffed));
+                     absl::StrCat("is ", QuotedForError(image.mime_type()), " but the bytes are ", sniffed));
     }
     if (!spec.image.mime_type.empty() && spec.image.mime_type != sniffed) {
       return Invalid(p, "spec.image.uri",
@@ -210,7 +214,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
     if (std::find(caps.image_mime_types.begin(), caps.image_mime_types.end(), mime) ==
         caps.image_mime_types.end()) {
       return Invalid(p, "spec.image.mime_type",
-                     absl::StrCat("is \"", image.mime_type(), "\"; allowed: ",
+                     absl::StrCat("is ", QuotedForError(image.mime_type()), "; allowed: ",
                                   absl::StrJoin(caps.image_mime_types, ", ")));
     }
     spec.image.mime_type = mime;
@@ -248,7 +252,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
     std::vector<std::string> aliases;
     for (const auto& [a, r] : model->ratio_aliases) aliases.push_back(absl::StrCat(a, "=", r));
     return Invalid(p, "spec.ratio",
-                   absl::StrCat("\"", in.ratio(), "\" is not offered by model ", model->name,
+                   absl::StrCat(QuotedForError(in.ratio()), " is not offered by model ", model->name,
                                 "; allowed: ", absl::StrJoin(model->ratios, ", "),
                                 aliases.empty() ? "" : absl::StrCat(" or an alias: ",
                                                                     absl::StrJoin(aliases, ", "))));
@@ -272,7 +276,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   // target_filename_stub
   if (!in.target_filename_stub().empty() && !IsValidStub(in.target_filename_stub())) {
     return Invalid(p, "spec.target_filename_stub",
-                   absl::StrCat("\"", in.target_filename_stub(), "\" may hold only [A-Za-z0-9._-], 1..",
+                   absl::StrCat(QuotedForError(in.target_filename_stub()), " may hold only [A-Za-z0-9._-], 1..",
                                 kMaxStubLength, " characters, not starting with \".\" or \"-\""));
   }
   spec.target_filename_stub = in.target_filename_stub();
@@ -287,8 +291,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   for (const auto& [key, value] : in.labels()) {
     if (!IsLabelKey(key)) {
       return Invalid(p, "spec.labels",
-                     absl::StrCat("key \"", key, "\" must be 1..", kMaxLabelKey,
-                                  " characters of [a-z0-9._-] starting with a letter"));
+                     absl::StrCat("key ", QuotedForError(key), " must be ", LabelKeyRule()));
     }
     if (value.size() > kMaxLabelValue || !Utf16Length(value).has_value()) {
       return Invalid(p, absl::StrCat("spec.labels[\"", key, "\"]"),
@@ -307,7 +310,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   if (!in.public_figure_threshold().empty() && in.public_figure_threshold() != "auto" &&
       in.public_figure_threshold() != "low") {
     return Invalid(p, "spec.public_figure_threshold",
-                   absl::StrCat("\"", in.public_figure_threshold(), "\"; allowed: auto, low (or empty)"));
+                   absl::StrCat(QuotedForError(in.public_figure_threshold()), "; allowed: auto, low (or empty)"));
   }
   spec.public_figure_threshold = in.public_figure_threshold();
 

@@ -31,6 +31,12 @@ inline constexpr size_t kMaxRequestId = 128;
 inline constexpr size_t kMaxFilename = 255;
 inline constexpr size_t kMaxUri = 2048;
 
+// A label key: 1..kMaxLabelKey characters of [a-z0-9._-] starting with a
+// letter (submit and the ListTasks filter share the rule).
+bool IsLabelKey(absl::string_view key);
+// What errors say a label key must be.
+std::string LabelKeyRule();
+
 class Validator {
  public:
   // `backends` is borrowed (the engine's) and outlives the validator.

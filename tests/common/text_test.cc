@@ -22,5 +22,15 @@ TEST(Utf16LengthTest, RefusesInvalidUtf8) {
   EXPECT_FALSE(Utf16Length("a\x80").has_value());             // stray continuation
 }
 
+TEST(QuotedForErrorTest, QuotesEscapesAndCuts) {
+  EXPECT_EQ(QuotedForError("gen4_turbo"), "\"gen4_turbo\"");
+  EXPECT_EQ(QuotedForError(""), "\"\"");
+  EXPECT_EQ(QuotedForError("a\nb\"c\\"), "\"a\\nb\\\"c\\\\\"");
+  EXPECT_EQ(QuotedForError("\xe2\x82\xac"), "\"\\xe2\\x82\\xac\"");
+  std::string long_value(100, 'x');
+  EXPECT_EQ(QuotedForError(long_value), "\"" + std::string(64, 'x') + "...\" (100 bytes)");
+  EXPECT_EQ(QuotedForError(std::string(64, 'y')), "\"" + std::string(64, 'y') + "\"");
+}
+
 }  // namespace
 }  // namespace videotask

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -241,6 +242,65 @@ TEST_F(HostileInputTest, HugeLabelMapsAndBatches) {
   v1::ListTasksResponse list_reply;
   status = stub_->ListTasks(&list_ctx, list, &list_reply);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  ExpectServing();
+  EXPECT_EQ(StoredCount(), accepted_.load());
+}
+
+TEST_F(HostileInputTest, HugeOrControlCharacterValuesGetShortOneLineErrors) {
+  const std::string huge = std::string(1 << 20, 'x') + "\n";
+  const std::string forged_line = "gen4\n[error] forged log line \x1b[31m";
+  struct Case {
+    const char* field;
+    std::function<void(v1::TaskSpec&, const std::string&)> set;
+  };
+  std::vector<Case> cases = {
+      {"spec.backend", [](v1::TaskSpec& s, const std::string& v) { s.set_backend(v); }},
+      {"spec.model", [](v1::TaskSpec& s, const std::string& v) { s.set_model(v); }},
+      {"spec.ratio", [](v1::TaskSpec& s, const std::string& v) { s.set_ratio(v); }},
+      {"spec.target_filename_stub",
+       [](v1::TaskSpec& s, const std::string& v) { s.set_target_filename_stub(v); }},
+      {"spec.public_figure_threshold",
+       [](v1::TaskSpec& s, const std::string& v) { s.set_public_figure_threshold(v); }},
+      {"spec.image.mime_type",
+       [](v1::TaskSpec& s, const std::string& v) { s.mutable_image()->set_mime_type(v); }},
+      {"spec.labels", [](v1::TaskSpec& s, const std::string& v) { (*s.mutable_labels())[v] = "1"; }},
+  };
+  for (const Case& c : cases) {
+    for (const std::string* value : {&huge, &forged_line}) {
+      v1::SubmitTaskRequest request = PngRequest("x.png");
+      c.set(*request.mutable_spec(), *value);
+      grpc::Status status = Submit(request);
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field;
+      EXPECT_THAT(status.error_message(), HasSubstr(c.field));
+      EXPECT_LT(status.error_message().size(), 600u) << c.field;
+      EXPECT_EQ(status.error_message().find('\n'), std::string::npos) << status.error_message();
+      EXPECT_EQ(status.error_message().find('\x1b'), std::string::npos) << status.error_message();
+    }
+  }
+  // The huge value's length is told, not its bytes.
+  v1::SubmitTaskRequest request = PngRequest("x.png");
+  request.mutable_spec()->set_backend(huge);
+  EXPECT_THAT(Submit(request).error_message(), HasSubstr("(1048577 bytes)"));
+
+  grpc::ClientContext get_ctx;
+  v1::GetTaskRequest get;
+  get.set_id(huge);
+  v1::Task task;
+  grpc::Status status = stub_->GetTask(&get_ctx, get, &task);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(status.error_message().size(), 600u);
+
+  // ListTasks label filters follow the rule of spec.labels keys.
+  for (const std::string& key : {std::string("Upper"), std::string("has space"), huge}) {
+    grpc::ClientContext list_ctx;
+    v1::ListTasksRequest list;
+    (*list.mutable_labels())[key] = "v";
+    v1::ListTasksResponse reply;
+    status = stub_->ListTasks(&list_ctx, list, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << key.substr(0, 20);
+    EXPECT_THAT(status.error_message(), HasSubstr("[a-z0-9._-]"));
+    EXPECT_LT(status.error_message().size(), 600u);
+  }
   ExpectServing();
   EXPECT_EQ(StoredCount(), accepted_.load());
 }
