@@ -238,6 +238,14 @@ std::string UploadFilename(const StartRequest& request) {
   return clean;
 }
 
+// A provider task id as the API hands them out (UUIDs): 1..128 characters of
+// printable ASCII without spaces. Anything else is not trusted into logs,
+// the store or request paths.
+bool IsPlausibleTaskId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 // Form-data names and file names inside quotes.
 std::string QuoteFormValue(absl::string_view value) {
   return absl::StrReplaceAll(value, {{"\"", "%22"}, {"\r", "%0D"}, {"\n", "%0A"}});
@@ -544,7 +552,7 @@ absl::StatusOr<std::string> RunwayBackend::Start(const StartRequest& request) {
   std::optional<Json> json = ParseJson(answer->body);
   std::optional<std::string> id;
   if (json.has_value()) id = StringField(*json, "id");
-  if (!id.has_value() || id->empty()) {
+  if (!id.has_value() || !IsPlausibleTaskId(*id)) {
     // Answered with success but unreadable: the task may exist.
     return MarkMaybeSent(WithHttpStatus(
         absl::UnavailableError(absl::StrCat(

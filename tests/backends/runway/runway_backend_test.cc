@@ -266,6 +266,14 @@ TEST_F(RunwayBackendTest, MalformedJsonOnCreateIsAmbiguousAndOnPollRetryable) {
 
   fake_.Enqueue(FakeRoute::kCreate, FakeReply::Json(200, {{"task", "x"}}));
   EXPECT_TRUE(MaybeSent(Seen(backend_->Start(Request()))));
+  // Ids no provider hands out are not trusted into logs or the store.
+  for (const std::string& odd : {std::string("a b"), std::string("id\n[error] forged"),
+                                 std::string(129, 'a'), std::string("\x01")}) {
+    fake_.Enqueue(FakeRoute::kCreate, FakeReply::Json(200, {{"id", odd}}));
+    absl::Status status = Seen(backend_->Start(Request()));
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("unreadable answer")));
+    EXPECT_TRUE(MaybeSent(status));
+  }
 
   VT_ASSERT_OK_AND_ASSIGN(std::string id, backend_->Start(Request()));
   fake_.Enqueue(FakeRoute::kGetTask, FakeReply::Raw(200, "<html>gateway</html>"));
