@@ -16,6 +16,7 @@
 #include "backends/api/errors.h"
 #include "backends/mock/mock_video.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 
 namespace videotask::backends {
 namespace {
@@ -44,8 +45,8 @@ absl::StatusOr<int64_t> IntLabel(const std::map<std::string, std::string>& label
   if (it == labels.end()) return 0;
   int64_t value = 0;
   if (!absl::SimpleAtoi(it->second, &value) || value < 0 || value > max) {
-    return absl::InvalidArgumentError(absl::StrCat(LabelField(key), " is \"", it->second,
-                                                   "\"; allowed: a whole number 0..", max));
+    return absl::InvalidArgumentError(absl::StrCat(LabelField(key), " is ", QuotedForError(it->second),
+                                                   "; allowed: a whole number 0..", max));
   }
   return value;
 }
@@ -118,17 +119,17 @@ absl::Status MockBackend::Validate(const StartRequest& request) const {
   std::string outcome = Label(labels, kOutcome, "succeed");
   if (outcome != "succeed" && outcome != "fail" && outcome != "throttle_then_succeed") {
     return absl::InvalidArgumentError(absl::StrCat(
-        LabelField(kOutcome), " is \"", outcome, "\"; allowed: succeed, fail, throttle_then_succeed"));
+        LabelField(kOutcome), " is ", QuotedForError(outcome), "; allowed: succeed, fail, throttle_then_succeed"));
   }
   std::string start_error = Label(labels, kStartError, "unavailable");
   if (start_error != "unavailable" && start_error != "ambiguous" && start_error != "invalid") {
-    return absl::InvalidArgumentError(absl::StrCat(LabelField(kStartError), " is \"", start_error,
-                                                   "\"; allowed: unavailable, ambiguous, invalid"));
+    return absl::InvalidArgumentError(absl::StrCat(LabelField(kStartError), " is ", QuotedForError(start_error),
+                                                   "; allowed: unavailable, ambiguous, invalid"));
   }
   std::string code = Label(labels, kFailureCode, "INTERNAL.BAD_OUTPUT");
   if (code.empty() || code.size() > 64 || !std::all_of(code.begin(), code.end(), IsCodeChar)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        LabelField(kFailureCode), " is \"", code, "\"; allowed: 1..64 characters of [A-Za-z0-9._]"));
+        LabelField(kFailureCode), " is ", QuotedForError(code), "; allowed: 1..64 characters of [A-Za-z0-9._]"));
   }
   VT_RETURN_IF_ERROR(IntLabel(labels, kLatency, 3'600'000).status());
   VT_RETURN_IF_ERROR(IntLabel(labels, kSteps, 1000).status());
