@@ -1,10 +1,13 @@
 #include "client/channel/channel.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
 
@@ -17,8 +20,20 @@ constexpr int64_t kMaxPemBytes = 1 << 20;
 
 bool IsLoopbackTarget(absl::string_view target) {
   for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) absl::ConsumePrefix(&target, scheme);
-  return absl::StartsWith(target, "127.") || absl::StartsWith(target, "localhost:") ||
-         target == "localhost" || absl::StartsWith(target, "[::1]");
+  if (absl::StartsWith(target, "[::1]")) {
+    target.remove_prefix(5);
+    return target.empty() || target[0] == ':';
+  }
+  absl::string_view host = target.substr(0, target.find(':'));
+  if (host == "localhost") return true;
+  // A dotted IPv4 address in 127.0.0.0/8; "127.example.com" is a name, not loopback.
+  std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
+  if (parts.size() != 4 || parts[0] != "127") return false;
+  for (absl::string_view part : parts) {
+    int value = 0;
+    if (part.empty() || part.size() > 3 || !absl::SimpleAtoi(part, &value) || value > 255) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions& options,

@@ -19,8 +19,10 @@ TEST(IsLoopbackTargetTest, KnowsLoopbackAddressesWithAndWithoutSchemes) {
                              "ipv6:[::1]:50051"}) {
     EXPECT_TRUE(IsLoopbackTarget(target)) << target;
   }
-  for (const char* target : {"videotask.internal:50051", "localhost.example.com:50051",
-                             "10.0.0.1:50051", "128.0.0.1:1", "dns:///videotask.internal:443"}) {
+  for (const char* target :
+       {"videotask.internal:50051", "localhost.example.com:50051", "10.0.0.1:50051", "128.0.0.1:1",
+        "dns:///videotask.internal:443", "127.example.com:50051", "127.0.0.1.nip.io:50051",
+        "127.0.0.256:1", "[::1].example.com:1", "localhostx:1"}) {
     EXPECT_FALSE(IsLoopbackTarget(target)) << target;
   }
 }
