@@ -10,8 +10,8 @@
 #include "common/text.h"
 #include "server/api/mapping.h"
 #include "server/api/page_token.h"
-#include "server/api/validation.h"
 #include "server/api/reactors.h"
+#include "server/api/validation.h"
 
 namespace videotask::api {
 namespace {
