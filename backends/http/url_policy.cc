@@ -1,9 +1,7 @@
 #include "backends/http/url_policy.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/net.h"
 
 namespace videotask::backends {
 namespace {
@@ -55,23 +54,6 @@ std::optional<ParsedUrl> Parse(absl::string_view text) {
 }
 
 }  // namespace
-
-bool IsLoopbackHost(absl::string_view host_in) {
-  std::string host = absl::AsciiStrToLower(host_in);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
-    return std::memcmp(&v6, &in6addr_loopback, sizeof(v6)) == 0;
-  }
-  return false;
-}
 
 bool IsLoopbackUrl(absl::string_view url) {
   std::optional<ParsedUrl> parsed = Parse(url);

@@ -12,9 +12,8 @@
 
 namespace videotask::backends {
 
-// "localhost", 127.0.0.0/8 and ::1 (with or without brackets).
-bool IsLoopbackHost(absl::string_view host);
-// True when `url` parses and its host is a loopback host.
+// True when `url` parses and its host is a loopback host (IsLoopbackHost of
+// common/net.h).
 bool IsLoopbackUrl(absl::string_view url);
 
 // OK for https://<host>/..., and for http://<loopback host>/...; otherwise

@@ -1,15 +1,13 @@
 #include "client/channel/channel.h"
 
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
+#include "common/net.h"
 
 namespace videotask::client {
 namespace {
@@ -20,20 +18,16 @@ constexpr int64_t kMaxPemBytes = 1 << 20;
 
 bool IsLoopbackTarget(absl::string_view target) {
   for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) absl::ConsumePrefix(&target, scheme);
-  if (absl::StartsWith(target, "[::1]")) {
-    target.remove_prefix(5);
-    return target.empty() || target[0] == ':';
+  // The host: "[v6]" through its bracket, otherwise up to the port's colon.
+  absl::string_view host;
+  if (absl::StartsWith(target, "[")) {
+    size_t close = target.find(']');
+    host = target.substr(0, close == absl::string_view::npos ? close : close + 1);
+  } else {
+    host = target.substr(0, target.find(':'));
   }
-  absl::string_view host = target.substr(0, target.find(':'));
-  if (host == "localhost") return true;
-  // A dotted IPv4 address in 127.0.0.0/8; "127.example.com" is a name, not loopback.
-  std::vector<absl::string_view> parts = absl::StrSplit(host, '.');
-  if (parts.size() != 4 || parts[0] != "127") return false;
-  for (absl::string_view part : parts) {
-    int value = 0;
-    if (part.empty() || part.size() > 3 || !absl::SimpleAtoi(part, &value) || value > 255) return false;
-  }
-  return true;
+  absl::string_view rest = target.substr(host.size());
+  return (rest.empty() || rest[0] == ':') && IsLoopbackHost(host);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions& options,

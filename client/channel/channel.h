@@ -28,9 +28,8 @@ struct ChannelOptions {
   } flags;
 };
 
-// True for "127.x.y.z[:port]" (a dotted address), "localhost[:port]" and
-// "[::1][:port]", with or without a "dns:///", "ipv4:" or "ipv6:" scheme.
-// Other host names are never loopback ("127.example.com" is not).
+// True when the host of `target` ("host[:port]" or "[v6][:port]", with or
+// without a "dns:///", "ipv4:" or "ipv6:" scheme) is IsLoopbackHost.
 bool IsLoopbackTarget(absl::string_view target);
 
 // Builds the channel (no I/O yet: an unreachable server shows on the first
