@@ -90,16 +90,13 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
     }
     std::vector<store::NewTask> tasks;
     tasks.push_back(*std::move(task));
-    engine_.SubmitAsync(std::move(tasks), [this, reply, reactor](store::InsertResults results) {
-      // Answer from the API pool: the store's writer thread goes on committing.
-      blocking_.Schedule([this, reply, reactor, results = std::move(results)] {
-        if (!results[0].ok()) {
-          reactor->Finish(ToGrpcStatus(results[0].status()));
-          return;
-        }
-        *reply = Describe(results[0]->task);
-        reactor->Finish(grpc::Status::OK);
-      });
+    SubmitThenReply(std::move(tasks), [this, reply, reactor](const store::InsertResults& results) {
+      if (!results[0].ok()) {
+        reactor->Finish(ToGrpcStatus(results[0].status()));
+        return;
+      }
+      *reply = Describe(results[0]->task);
+      reactor->Finish(grpc::Status::OK);
     });
   });
   return reactor;
@@ -140,8 +137,8 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
       reactor->Finish(grpc::Status::OK);
       return;
     }
-    engine_.SubmitAsync(std::move(tasks), [this, reply, reactor,
-                                           index = std::move(index)](store::InsertResults results) {
+    SubmitThenReply(std::move(tasks), [this, reply, reactor, index = std::move(index)](
+                                          const store::InsertResults& results) {
       for (size_t i = 0; i < results.size(); ++i) {
         v1::BatchSubmitResult* result = reply->mutable_results(index[i]);
         if (results[i].ok()) {
@@ -154,6 +151,14 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
     });
   });
   return reactor;
+}
+
+void VideoTaskServiceImpl::SubmitThenReply(
+    std::vector<store::NewTask> tasks, std::function<void(const store::InsertResults&)> reply) {
+  engine_.SubmitAsync(std::move(tasks), [this, reply = std::move(reply)](
+                                            store::InsertResults results) {
+    blocking_.Schedule([reply, results = std::move(results)] { reply(results); });
+  });
 }
 
 grpc::ServerUnaryReactor* VideoTaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,

@@ -6,7 +6,9 @@
 #define VIDEOTASK_SERVER_API_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -79,6 +81,11 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   grpc::ServerUnaryReactor* ListBackends(grpc::CallbackServerContext* ctx,
                                          const v1::ListBackendsRequest* request,
                                          v1::ListBackendsResponse* reply) override;
+
+  // Stores `tasks` and runs `reply` with the results on the API pool, so the
+  // store's writer thread goes on committing while replies are built.
+  void SubmitThenReply(std::vector<store::NewTask> tasks,
+                       std::function<void(const store::InsertResults&)> reply);
 
   engine::Engine& engine_;
   store::TaskStore& store_;
