@@ -136,7 +136,10 @@ class Runner {
       measure_start_ = t0 + absl::ToChronoNanoseconds(options_.warmup);
       measure_end_ = measure_start_ + absl::ToChronoNanoseconds(options_.duration);
     }
-    active_ = options_.in_flight;
+    {
+      absl::MutexLock lock(&mu_);
+      active_ = options_.in_flight;
+    }
     for (Slot& s : slots_) Next(s);
     {
       absl::MutexLock lock(&mu_);

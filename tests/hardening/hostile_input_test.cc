@@ -315,7 +315,7 @@ TEST_F(HostileInputTest, FloodsLeaveTheServerServingAndNothingLost) {
   std::atomic<int> answered{0}, unexpected{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 16; ++t) {
-    threads.emplace_back([&, t] {
+    threads.emplace_back([&] {
       auto stub = v1::VideoTaskService::NewStub(channel_);
       for (int i = 0; i < 150; ++i) {
         grpc::ClientContext ctx;
