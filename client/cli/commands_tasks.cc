@@ -85,7 +85,7 @@ int RunList(const GlobalOptions& g, const ListFlags& f) {
     return kExitOk;
   }
   Table table({"ID", "STATE", "PROGRESS", "STUB", "AGE", "DETAIL"});
-  absl::Time now = absl::Now();
+  absl::Time now = connection->clock().Now();
   for (const auto& task : tasks) {
     std::string detail = TaskErrorText(task);
     if (detail.empty() && task.provider_status() != StateName(task.state())) {
@@ -122,7 +122,7 @@ int RunGet(const GlobalOptions& g, const std::vector<std::string>& ids) {
       all.push_back(ProtoToJson(task));
     } else {
       if (i > 0) std::cout << "\n";
-      std::cout << DescribeTask(task, absl::Now());
+      std::cout << DescribeTask(task, connection->clock().Now());
     }
   }
   if (g.json) PrintJson(ids.size() == 1 && all.size() == 1 ? all[0] : all);

@@ -20,6 +20,7 @@ client::ChannelOptions ChannelOptionsOf(const GlobalOptions& options) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Create(const GlobalOptions& options) {
+  if (options.clock == nullptr) return absl::FailedPreconditionError("the CLI has no clock");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);  // output chunks are up to 1 MiB plus framing
   args.SetMaxSendMessageSize(-1);     // images travel inline
@@ -39,7 +40,7 @@ std::unique_ptr<grpc::ClientContext> Connection::NewContext(absl::Duration deadl
   absl::Duration timeout = deadline != absl::InfiniteDuration()
                                ? deadline
                                : absl::Seconds(options_.rpc_timeout_seconds);
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  ctx->set_deadline(absl::ToChronoTime(clock().Now() + timeout));
   client::AddCallCredentials(channel_options_, *ctx);
   return ctx;
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/channel/channel.h"
+#include "common/clock.h"
 #include "videotask/v1/video_task_service.grpc.pb.h"
 
 namespace videotask::cli {
@@ -30,16 +31,20 @@ struct GlobalOptions {
   std::string tls_ca_file;  // PEM roots; "" = the system's roots
   std::string token;        // bearer token; "" = none. Never printed.
   double rpc_timeout_seconds = 30;
+  // The time source of deadlines, ages and retries; borrowed from main,
+  // outlives every command. Required.
+  const Clock* clock = nullptr;
 };
 
 class Connection {
  public:
   // Builds the channel (no I/O yet: an unreachable server shows on the first
   // call as UNAVAILABLE). A token is refused over plaintext to anything but a
-  // loopback address.
+  // loopback address. FAILED_PRECONDITION without options.clock.
   static absl::StatusOr<std::unique_ptr<Connection>> Create(const GlobalOptions& options);
 
   v1::VideoTaskService::Stub& stub() { return *stub_; }
+  const Clock& clock() const { return *options_.clock; }
 
   // A context for a unary call: the --rpc-timeout deadline plus credentials.
   // `deadline` overrides the default when set (e.g. WaitTask's long poll).

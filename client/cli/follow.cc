@@ -72,7 +72,8 @@ class Board {
     absl::Status final_error;     // set when we gave up on this task
   };
 
-  explicit Board(const std::vector<std::string>& ids) {
+  // `clock` is borrowed and outlives the board.
+  Board(const std::vector<std::string>& ids, const Clock& clock) : clock_(clock) {
     for (const auto& id : ids) {
       Entry entry;
       entry.id = id;
@@ -105,7 +106,7 @@ class Board {
           status.code(), absl::StrCat("watching task ", entry.id, ": ", status.message()));
       return;
     }
-    entry.retry_at = absl::Now() + Backoff(entry.failures);
+    entry.retry_at = clock_.Now() + Backoff(entry.failures);
   }
 
   void MarkLive(size_t index) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -141,6 +142,7 @@ class Board {
   }
 
  private:
+  const Clock& clock_;
   absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
@@ -300,7 +302,7 @@ ProgressStyle DefaultProgressStyle(bool json) {
 absl::StatusOr<std::vector<v1::Task>> WatchTasks(Connection& connection,
                                                  const std::vector<std::string>& ids,
                                                  ProgressStyle style, std::ostream& out) {
-  Board board(ids);
+  Board board(ids, connection.clock());
   Renderer renderer(style, out);
   std::vector<std::unique_ptr<WatchReactor>> finished;  // kept until the end
   std::vector<std::unique_ptr<WatchReactor>> current(ids.size());
@@ -319,7 +321,7 @@ absl::StatusOr<std::vector<v1::Task>> WatchTasks(Connection& connection,
     snapshot = board.WaitAndSnapshot(tick);
     renderer.Render(snapshot);
     bool all_done = true;
-    absl::Time now = absl::Now();
+    absl::Time now = connection.clock().Now();
     for (size_t i = 0; i < snapshot.size(); ++i) {
       const Board::Entry& entry = snapshot[i];
       bool terminal = entry.have_task && IsTerminal(entry.task.state());
@@ -425,6 +427,22 @@ class PartFile {
   bool committed_ = false;
 };
 
+// Where the video goes: `path`, else <dir>/<stub>.mp4 (<id>.mp4 without a stub).
+std::string DownloadPath(const v1::Task& task, const std::string& path, const std::string& dir) {
+  if (!path.empty()) return path;
+  std::string stub = task.target_filename_stub().empty() ? task.id() : task.target_filename_stub();
+  if (dir.empty()) return absl::StrCat(stub, ".mp4");
+  return absl::StrCat(absl::StripSuffix(dir, "/"), "/", stub, ".mp4");
+}
+
+// True when `path` already holds exactly the task's output.
+bool AlreadyDownloaded(const v1::Task& task, const std::string& path) {
+  if (task.output_sha256().empty()) return false;
+  auto existing = ReadFile(path, task.output_size_bytes() + 1);
+  return existing.ok() && static_cast<int64_t>(existing->size()) == task.output_size_bytes() &&
+         Sha256Hex(*existing) == task.output_sha256();
+}
+
 }  // namespace
 
 absl::StatusOr<DownloadResult> DownloadOutput(Connection& connection, const std::string& id,
@@ -441,20 +459,11 @@ absl::StatusOr<DownloadResult> DownloadOutput(Connection& connection, const std:
         "task ", id, " is ", StateName(task.state()), ": it has no output to download yet"));
   }
   DownloadResult result;
-  result.path = path;
-  if (result.path.empty()) {
-    std::string stub = task.target_filename_stub().empty() ? id : task.target_filename_stub();
-    absl::string_view folder = absl::StripSuffix(dir, "/");
-    result.path = dir.empty() ? absl::StrCat(stub, ".mp4") : absl::StrCat(folder, "/", stub, ".mp4");
-  }
-  if (!task.output_sha256().empty()) {
-    auto existing = ReadFile(result.path, task.output_size_bytes() + 1);
-    if (existing.ok() && static_cast<int64_t>(existing->size()) == task.output_size_bytes() &&
-        Sha256Hex(*existing) == task.output_sha256()) {
-      result.bytes = task.output_size_bytes();
-      result.unchanged = true;
-      return result;
-    }
+  result.path = DownloadPath(task, path, dir);
+  if (AlreadyDownloaded(task, result.path)) {
+    result.bytes = task.output_size_bytes();
+    result.unchanged = true;
+    return result;
   }
 
   PartFile file(result.path);

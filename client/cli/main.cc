@@ -6,12 +6,15 @@
 
 #include "client/cli/commands.h"
 #include "client/cli/connection.h"
+#include "common/clock.h"
 
 int main(int argc, char** argv) {
   using videotask::cli::Command;
   using videotask::cli::GlobalOptions;
 
+  videotask::SystemClock clock;
   GlobalOptions options;
+  options.clock = &clock;
   CLI::App app("videotask: turn still images into short videos with a videotask server.",
                "videotask");
   app.require_subcommand(1);
