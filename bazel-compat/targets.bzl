@@ -28,6 +28,9 @@ LIBRARIES = [
     "vt_client_channel",
     "vt_cli",
     "vt_loadgen",
+    "vt_version",
+    "videotask_client",
+    "videotask_testing",
     "vt_testing",
     "vt_server_testing",
     "vt_fake_runway",
@@ -78,4 +81,5 @@ INTEGRATION_TESTS = [
     "fault_soak_test",
     "hostile_input_test",
     "secrets_in_logs_test",
+    "mock_server_test",
 ]

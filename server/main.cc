@@ -15,6 +15,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +27,7 @@
 #include "common/log.h"
 #include "server/app.h"
 #include "server/auth/auth.h"
+#include "videotask/version.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve gRPC on (host:port). Loopback by default; port 0 picks a free port "
@@ -315,6 +317,9 @@ int main(int argc, char** argv) {
       "videotaskd: turns still images into short videos.\n"
       "  videotaskd [--listen=127.0.0.1:50051] [--data_dir=./var/videotask] [--backends=mock]\n"
       "Run with --helpfull for every flag.");
+  absl::FlagsUsageConfig usage;
+  usage.version_string = [] { return std::string("videotaskd " VIDEOTASK_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   mallopt(M_ARENA_MAX, 2);  // many threads, small allocations: keep the heap compact
   return videotask::Run();

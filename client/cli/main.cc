@@ -7,6 +7,7 @@
 #include "client/cli/commands.h"
 #include "client/cli/connection.h"
 #include "common/clock.h"
+#include "videotask/version.h"
 
 int main(int argc, char** argv) {
   using videotask::cli::Command;
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   app.set_help_all_flag("--help-all", "Show the help of every command");
+  app.set_version_flag("--version", "videotask " VIDEOTASK_VERSION);
   app.add_option("--server", options.server, "Server address host:port")
       ->envname("VIDEOTASK_SERVER")
       ->capture_default_str()
