@@ -1,6 +1,8 @@
 // PgTaskStore's change feed: a trigger NOTIFYs every versioned change of a
 // task; a listener thread hands the tasks other stores changed to the
 // SetChangeListener callback.
+#include "server/store/postgres/pg_task_store.h"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -14,7 +16,6 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_session.h"
-#include "server/store/postgres/pg_task_store.h"
 
 namespace videotask::store {
 namespace {

@@ -1,5 +1,7 @@
 // PgTaskStore's claims: SKIP LOCKED picks, and the per-backend limits that
 // every replica sharing the database honours.
+#include "server/store/postgres/pg_task_store.h"
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -10,7 +12,6 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_session.h"
-#include "server/store/postgres/pg_task_store.h"
 
 namespace videotask::store {
 namespace {

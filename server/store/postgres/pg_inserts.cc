@@ -1,5 +1,7 @@
 // PgTaskStore's inserts: a few inserter threads group-commit what is
 // queued, one savepoint per task.
+#include "server/store/postgres/pg_task_store.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -8,7 +10,6 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_session.h"
-#include "server/store/postgres/pg_task_store.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store {

@@ -86,10 +86,12 @@ class PgTaskStore final : public internal::TableStore {
                                                 absl::Time now, absl::string_view owner,
                                                 absl::Time lease_expiry) override;
   void SetBackendLimits(absl::string_view backend, int max_concurrency,
-                        absl::Duration min_submit_interval) override;
+                        absl::Duration min_submit_interval) override
+      ABSL_LOCKS_EXCLUDED(limits_mu_);
   // Replacing the listener (or clearing it with nullptr) waits for a
   // delivery in progress: the old listener is not called after it returns.
-  void SetChangeListener(std::function<void(const Task&)> listener) override;
+  void SetChangeListener(std::function<void(const Task&)> listener) override
+      ABSL_LOCKS_EXCLUDED(listener_mu_);
 
   PgStoreStats stats() const;
   // This store's tag on the change feed (unique per Open).
@@ -161,7 +163,8 @@ class PgTaskStore final : public internal::TableStore {
       ABSL_LOCKS_EXCLUDED(limits_mu_);
   absl::StatusOr<std::vector<Task>> ClaimBatch(pg::Connection& conn, const std::string& backend,
                                                int limit, absl::Time now, const std::string& owner,
-                                               absl::Time lease_expiry);
+                                               absl::Time lease_expiry)
+      ABSL_LOCKS_EXCLUDED(limits_mu_);
 
   void ListenerLoop() ABSL_LOCKS_EXCLUDED(listener_mu_);
   // Waits (interruptibly) and opens the LISTEN connection again; false

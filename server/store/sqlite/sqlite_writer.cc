@@ -1,5 +1,7 @@
 // SqliteTaskStore's writer thread: group commit of queued write requests,
 // each in its own savepoint, and the inserts it runs.
+#include "server/store/sqlite/sqlite_task_store.h"
+
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -15,13 +17,11 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/sqlite/sqlite_session.h"
-#include "server/store/sqlite/sqlite_task_store.h"
 #include "server/store/sqlite/sqlite_write_ops.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store {
 
-using internal::IsHexDigest;
 using internal::WithContext;
 using sqlite::SqliteSession;
 using sqlite::Transaction;

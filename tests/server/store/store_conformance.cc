@@ -867,7 +867,8 @@ TEST_P(TaskStoreConformanceTest, ImageDigestsAreChecked) {
   EXPECT_THAT(InsertOne(bad, "bytes"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image_sha256")));
   EXPECT_THAT(store_->Get("bad").status(), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
-  EXPECT_THAT(store_->ReadImage("ABC").status(), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(store_->ReadImage("ABC").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
   EXPECT_THAT(store_->ReadImage(std::string(64, 'e')).status(),
               StatusIs(absl::StatusCode::kNotFound, ::testing::_));
 }
