@@ -19,6 +19,8 @@ LIBRARIES = [
     "vt_backends_runway",
     "vt_backends_builtin",
     "vt_domain",
+    "vt_store_api",
+    "vt_store_core",
     "vt_store",
     "vt_store_pg",
     "vt_engine",

@@ -21,7 +21,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "server/domain/task.h"
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 
 ABSL_FLAG(std::string, data_dir, "", "Data dir of the server (created when missing).");
 ABSL_FLAG(int64_t, tasks, 1'000'000, "Tasks to add.");

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -58,36 +60,41 @@ absl::Status SyncDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 const AtomicWriteOptions& options) {
+  static std::atomic<uint64_t> temp_counter{0};
   size_t slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+  if (options.unique_temp_name) {
+    absl::StrAppend(&tmp, ".", temp_counter.fetch_add(1));
+    flags |= O_EXCL;
+  } else {
+    flags |= O_TRUNC;
+  }
+  int fd = ::open(tmp.c_str(), flags, 0644);
   if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", tmp));
+  auto fail = [&](absl::string_view what) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, absl::StrCat(what, " ", tmp));
+  };
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return ErrnoStatus(err, absl::StrCat("write ", tmp));
+      return fail("write");
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return ErrnoStatus(err, absl::StrCat("fsync ", tmp));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return ErrnoStatus(err, absl::StrCat("rename ", tmp));
-  }
+  if (::fsync(fd) != 0) return fail("fsync");
+  int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0) return fail("close");
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
   return SyncDir(dir);
 }
 

@@ -16,9 +16,18 @@ absl::Status MakeDirs(const std::string& path);
 // fsyncs a directory so a rename or create in it is durable.
 absl::Status SyncDir(const std::string& dir);
 
+struct AtomicWriteOptions {
+  // The temp file gets a name of its own in this process (pid and a
+  // counter) and is created exclusively, so several threads may write the
+  // same `path` at once (the last rename wins). Off: "<path>.tmp.<pid>",
+  // truncated when it exists.
+  bool unique_temp_name = false;
+};
+
 // Writes `data` to a temp file beside `path`, fsyncs it, renames it over
-// `path` and fsyncs the directory.
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data);
+// `path` and fsyncs the directory. The temp file is removed on failure.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 const AtomicWriteOptions& options = {});
 
 // Reads a whole regular file; OUT_OF_RANGE when it is larger than
 // `max_bytes`.

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "backends/builtin.h"
@@ -11,7 +12,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_task_store.h"
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 
 namespace videotask {
 
@@ -38,6 +39,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
     store::PgStoreOptions store_options;
     store_options.conninfo = cfg.store;
     store_options.clock = &clock;
+    absl::BitGen origin_rng;  // the composition root owns the randomness
+    store_options.origin = store::NewStoreOrigin(origin_rng);
     VT_ASSIGN_OR_RETURN(app->store_, store::PgTaskStore::Open(store_options));
   } else {
     // Not echoed: a connection string may carry a password.

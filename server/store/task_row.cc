@@ -1,11 +1,11 @@
 #include "server/store/task_row.h"
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/store/schema.h"
 
 namespace videotask::store::internal {
 namespace {
@@ -15,13 +15,107 @@ std::string DumpJson(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+absl::Status WithTaskId(const absl::Status& status, const std::string& id) {
+  if (status.ok()) return status;
+  return absl::InternalError(absl::StrCat("task ", id, ": ", status.message()));
+}
+
+// The spec columns (backend .. public_figure_threshold).
+absl::Status ReadSpec(const RowReader& row, Task& t) {
+  TaskSpec& s = t.spec;
+  s.backend = row.Text(kBackend);
+  s.model = row.Text(kModel);
+  int64_t source = row.Int(kImageSource);
+  if (source < 0 || source > static_cast<int>(ImageSource::kServerPath)) {
+    return absl::InternalError(absl::StrCat("task ", t.id, " has a bad image_source ", source));
+  }
+  s.image.source = static_cast<ImageSource>(source);
+  s.image.uri = row.Text(kImageUri);
+  s.image.server_path = row.Text(kImageServerPath);
+  s.image.filename = row.Text(kImageFilename);
+  s.image.mime_type = row.Text(kImageMimeType);
+  s.prompt_text = row.Text(kPromptText);
+  s.ratio = row.Text(kRatio);
+  s.duration_seconds = static_cast<int>(row.Int(kDurationSeconds));
+  if (!row.IsNull(kSeed)) s.seed = static_cast<uint32_t>(row.Int(kSeed));
+  s.target_filename_stub = row.Text(kRequestedStub);
+  if (!row.IsNull(kLabelsJson)) {
+    absl::Status status = ParseLabels(row.Text(kLabelsJson), s.labels);
+    if (!status.ok()) return WithTaskId(status, t.id);
+  }
+  s.priority = static_cast<int>(row.Int(kPriority));
+  s.public_figure_threshold = row.Text(kPublicFigureThreshold);
+  return absl::OkStatus();
+}
+
+// The progress columns (state .. version).
+absl::Status ReadProgress(const RowReader& row, Task& t) {
+  std::optional<TaskState> state = TaskStateFromInt(static_cast<int>(row.Int(kState)));
+  if (!state.has_value())
+    return absl::InternalError(absl::StrCat("task ", t.id, " has a bad state"));
+  t.state = *state;
+  t.provider_task_id = row.Text(kProviderTaskId);
+  t.provider_status = row.Text(kProviderStatus);
+  t.progress = static_cast<float>(row.Double(kProgress));
+  t.target_filename_stub = row.Text(kTargetStub);
+  t.output_path = row.Text(kOutputPath);
+  t.output_size_bytes = row.Int(kOutputSizeBytes);
+  t.output_sha256 = row.Text(kOutputSha256);
+  t.error.code = row.Text(kErrorCode);
+  t.error.message = row.Text(kErrorMessage);
+  t.error.retryable = row.Int(kErrorRetryable) != 0;
+  t.error.provider_code = row.Text(kErrorProviderCode);
+  t.attempt_count = static_cast<int>(row.Int(kAttemptCount));
+  t.image_sha256 = row.Text(kImageSha256);
+  t.image_size_bytes = row.Int(kImageSizeBytes);
+  t.create_time = row.Time(kCreateTime);
+  t.update_time = row.Time(kUpdateTime);
+  t.start_time = row.Time(kStartTime);
+  t.end_time = row.Time(kEndTime);
+  t.next_attempt_time = row.Time(kNextAttemptTime);
+  t.lease_owner = row.Text(kLeaseOwner);
+  t.lease_expiry = row.Time(kLeaseExpiry);
+  t.provider_cancel_pending = row.Int(kProviderCancelPending) != 0;
+  if (!row.IsNull(kOutputUrlsJson)) {
+    absl::Status status = ParseUrls(row.Text(kOutputUrlsJson), t.output_urls);
+    if (!status.ok()) return WithTaskId(status, t.id);
+  }
+  t.spec_fingerprint = row.Text(kSpecFingerprint);
+  t.version = row.Int(kVersion);
+  return absl::OkStatus();
+}
+
+// The spec's columns (backend .. public_figure_threshold).
+void WriteSpecColumn(const TaskSpec& s, TaskColumn column, RowWriter& out) {
+  switch (column) {
+    case kBackend: out.Text(s.backend); return;
+    case kModel: out.Text(s.model); return;
+    case kImageSource: out.Int(static_cast<int>(s.image.source)); return;
+    case kImageUri: out.Text(s.image.uri); return;
+    case kImageServerPath: out.Text(s.image.server_path); return;
+    case kImageFilename: out.Text(s.image.filename); return;
+    case kImageMimeType: out.Text(s.image.mime_type); return;
+    case kPromptText: out.Text(s.prompt_text); return;
+    case kRatio: out.Text(s.ratio); return;
+    case kDurationSeconds: out.Int(s.duration_seconds); return;
+    case kSeed: s.seed.has_value() ? out.Int(*s.seed) : out.Null(); return;
+    case kRequestedStub: out.Text(s.target_filename_stub); return;
+    case kLabelsJson: out.OptionalText(LabelsToJson(s.labels)); return;
+    case kPriority: out.Int(s.priority); return;
+    default: out.Text(s.public_figure_threshold); return;
+  }
+}
+
 }  // namespace
 
 std::string TaskColumnList(absl::string_view prefix) {
   std::vector<std::string> names;
-  for (const char* name : kColumnNames) names.push_back(absl::StrCat(prefix, name));
+  for (int i = 0; i < kNumColumns; ++i)
+    names.push_back(absl::StrCat(prefix, TaskColumnDef(i).name));
   return absl::StrJoin(names, ", ");
 }
+
+absl::string_view TaskColumnName(int column) { return TaskColumnDef(column).name; }
 
 int64_t CompareMicros(absl::Time t) {
   if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
@@ -70,6 +164,73 @@ absl::Status ParseUrls(const std::string& text, std::vector<std::string>& out) {
     out.push_back(value.get<std::string>());
   }
   return absl::OkStatus();
+}
+
+absl::Time RowReader::Time(int column) const {
+  if (IsNull(column)) return absl::InfinitePast();
+  return TimeFromMicros(Int(column));
+}
+
+RowWriter& RowWriter::OptionalText(const std::optional<std::string>& value) {
+  return value.has_value() ? Text(*value) : Null();
+}
+
+RowWriter& RowWriter::Time(absl::Time t) {
+  if (t == absl::InfinitePast()) return Null();
+  return Int(CompareMicros(t));
+}
+
+absl::StatusOr<Task> ReadTaskRow(const RowReader& row) {
+  Task t;
+  t.id = row.Text(kId);
+  t.request_id = row.Text(kRequestId);
+  absl::Status status = ReadSpec(row, t);
+  if (status.ok()) status = ReadProgress(row, t);
+  if (!status.ok()) return status;
+  return t;
+}
+
+void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
+  switch (column) {
+    case kId: out.Text(t.id); return;
+    case kRequestId: out.Text(t.request_id); return;
+    case kState: out.Int(static_cast<int>(t.state)); return;
+    case kProviderTaskId: out.Text(t.provider_task_id); return;
+    case kProviderStatus: out.Text(t.provider_status); return;
+    case kProgress: out.Double(t.progress); return;
+    case kTargetStub: out.Text(t.target_filename_stub); return;
+    case kOutputPath: out.Text(t.output_path); return;
+    case kOutputSizeBytes: out.Int(t.output_size_bytes); return;
+    case kOutputSha256: out.Text(t.output_sha256); return;
+    case kErrorCode: out.Text(t.error.code); return;
+    case kErrorMessage: out.Text(t.error.message); return;
+    case kErrorRetryable: out.Bool(t.error.retryable); return;
+    case kErrorProviderCode: out.Text(t.error.provider_code); return;
+    case kAttemptCount: out.Int(t.attempt_count); return;
+    case kImageSha256: out.Text(t.image_sha256); return;
+    case kImageSizeBytes: out.Int(t.image_size_bytes); return;
+    case kCreateTime: out.Int(CompareMicros(t.create_time)); return;  // never NULL
+    case kUpdateTime: out.Time(t.update_time); return;
+    case kStartTime: out.Time(t.start_time); return;
+    case kEndTime: out.Time(t.end_time); return;
+    case kNextAttemptTime: out.Time(t.next_attempt_time); return;
+    case kLeaseOwner: out.Text(t.lease_owner); return;
+    case kLeaseExpiry: out.Time(t.lease_expiry); return;
+    case kProviderCancelPending: out.Bool(t.provider_cancel_pending); return;
+    case kOutputUrlsJson: out.OptionalText(UrlsToJson(t.output_urls)); return;
+    case kSpecFingerprint: out.Text(t.spec_fingerprint); return;
+    case kVersion: out.Int(t.version); return;
+    default: WriteSpecColumn(t.spec, column, out); return;
+  }
+}
+
+void WriteTaskRow(const Task& t, RowWriter& out) {
+  for (int c = 0; c < kNumColumns; ++c) WriteTaskColumn(t, static_cast<TaskColumn>(c), out);
+}
+
+void WriteTaskUpdate(const Task& task, RowWriter& out) {
+  out.Text(task.id).Int(task.version);
+  for (TaskColumn c : kUpdatedColumns) WriteTaskColumn(task, c, out);
 }
 
 }  // namespace videotask::store::internal

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 #include "tests/testing/server_fixture.h"
 
 namespace videotask::testing {

@@ -115,6 +115,9 @@ std::string ConstraintOf(const absl::Status& status);
 // Deadlock or serialization failure: the whole transaction may be retried.
 bool IsRetryableTxError(const absl::Status& status);
 
+// A PostgreSQL array literal of text values, for a `$n::text[]` parameter.
+std::string TextArray(const std::vector<std::string>& values);
+
 }  // namespace videotask::store::pg
 
 #endif  // VIDEOTASK_SERVER_STORE_POSTGRES_PG_H_

@@ -23,35 +23,29 @@
 #ifndef VIDEOTASK_SERVER_STORE_POSTGRES_PG_TASK_STORE_H_
 #define VIDEOTASK_SERVER_STORE_POSTGRES_PG_TASK_STORE_H_
 
-#include <atomic>
-#include <cstdint>
-#include <functional>
 #include <map>
-#include <memory>
-#include <string>
+#include <optional>
 #include <thread>
-#include <vector>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
+#include "absl/random/bit_gen_ref.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
-#include "common/clock.h"
-#include "server/domain/task.h"
+#include "server/store/batch_queue.h"
 #include "server/store/postgres/pg.h"
-#include "server/store/task_store.h"
+#include "server/store/resource_pool.h"
+#include "server/store/table_store.h"
 
 namespace videotask::store {
+
+// A random change-feed origin for PgStoreOptions (two 64-bit draws, hex),
+// made by the caller that owns the randomness.
+std::string NewStoreOrigin(absl::BitGenRef rng);
 
 struct PgStoreOptions {
   // libpq connection string: "postgresql://user@host:port/db?..." or
   // "host=... dbname=...". Never logged (it may hold a password).
   std::string conninfo;
-  // Stamps create_time/update_time on Insert when unset. Borrowed; null =
-  // the system clock.
-  const Clock* clock = nullptr;
   // Connections for reads and for Update/ClaimQueued/RenewLeases.
   int pool_connections = 8;
   // Threads (each with a connection) that group-commit inserts.
@@ -60,95 +54,134 @@ struct PgStoreOptions {
   int max_ops_per_commit = 256;
   // Run the LISTEN thread (the change feed). Off only in tests.
   bool listen = true;
+  // This store's tag on the change feed: unique among the stores sharing
+  // the database (NewStoreOrigin). Required.
+  std::string origin;
+  // Borrowed; null = the system clock. Stamps create_time and update_time
+  // of inserted tasks that have none.
+  const Clock* clock = nullptr;
 };
 
+
 struct PgStoreStats {
-  int64_t commits = 0;  // insert transactions committed
-  int64_t ops = 0;      // InsertAsync calls completed
+  int64_t commits = 0;        // insert transactions committed
+  int64_t ops = 0;            // InsertAsync calls completed
   int64_t notifications = 0;  // changes of other stores delivered to the listener
 };
 
-class PgTaskStore final : public TaskStore {
+class PgTaskStore final : public internal::TableStore {
  public:
   // Connects, migrates the schema and starts the threads.
   static absl::StatusOr<std::unique_ptr<PgTaskStore>> Open(const PgStoreOptions& options);
   // Completes every queued insert, stops the threads, closes connections.
   ~PgTaskStore() override;
 
-  PgTaskStore(const PgTaskStore&) = delete;
-  PgTaskStore& operator=(const PgTaskStore&) = delete;
-
-  // TaskStore; the same contract and notes as SqliteTaskStore.
+  // TaskStore (reads: TableStore); the same contract and notes as
+  // SqliteTaskStore.
   void InsertAsync(std::vector<NewTask> tasks, std::function<void(InsertResults)> done) override;
-  absl::StatusOr<Task> Get(absl::string_view id) override;
-  absl::StatusOr<ListPage> List(const ListQuery& query) override;
+  absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
   absl::StatusOr<Task> Update(const Task& task) override;
+  absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
   absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                 absl::Time now, absl::string_view owner,
                                                 absl::Time lease_expiry) override;
-  absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
-  absl::StatusOr<std::vector<Task>> ListRecoverable(absl::string_view owner,
-                                                    absl::Time now) override;
-  absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
-  absl::StatusOr<int64_t> CountQueued() override;
   void SetBackendLimits(absl::string_view backend, int max_concurrency,
-                        absl::Duration min_submit_interval) override;
+                        absl::Duration min_submit_interval) override
+      ABSL_LOCKS_EXCLUDED(limits_mu_);
   // Replacing the listener (or clearing it with nullptr) waits for a
   // delivery in progress: the old listener is not called after it returns.
-  void SetChangeListener(std::function<void(const Task&)> listener) override;
-  absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
+  void SetChangeListener(std::function<void(const Task&)> listener) override
+      ABSL_LOCKS_EXCLUDED(listener_mu_);
 
   PgStoreStats stats() const;
   // This store's tag on the change feed (unique per Open).
   const std::string& origin() const { return origin_; }
 
+  PgTaskStore(const PgTaskStore&) = delete;
+  PgTaskStore& operator=(const PgTaskStore&) = delete;
+
+ protected:
+  absl::Status WithReadSession(absl::FunctionRef<absl::Status(internal::SqlSession&)> fn) override;
+
  private:
-  struct InsertOp;
-  class ConnLease;
+  // One InsertAsync call, queued for the inserter threads.
+  struct InsertOp {
+    InsertOp(std::vector<NewTask> t, std::function<void(InsertResults)> d)
+        : tasks(std::move(t)),
+          results(tasks.size(), absl::InternalError("insert not processed")),
+          precheck(tasks.size()),
+          done(std::move(d)) {}
+    std::vector<NewTask> tasks;
+    InsertResults results;
+    std::vector<absl::Status> precheck;
+    std::function<void(InsertResults)> done;
+  };
+  class InsertHooks;  // the store core's hooks for an insert
   struct Limits {
     int max_concurrency = 0;
     absl::Duration min_interval;
   };
+  using ConnLease = internal::ResourcePool<pg::Connection>::Lease;
+  // Attempts of a transaction that hits a deadlock or serialization failure.
+  static constexpr int kMaxTxAttempts = 5;
 
   explicit PgTaskStore(const PgStoreOptions& options);
 
   absl::StatusOr<pg::Connection> Connect();
-  ConnLease AcquireConn() ABSL_LOCKS_EXCLUDED(pool_mu_);
-  void ReleaseConn(pg::Connection* conn) ABSL_LOCKS_EXCLUDED(pool_mu_);
+  // A pooled connection, reconnected (and tagged again) when it broke.
+  ConnLease AcquireConn();
+  // Tags a new session with origin_ for the change feed.
+  void TagSession(pg::Connection& conn);
   // Runs `fn` in BEGIN ... COMMIT, retried whole on a deadlock or
   // serialization failure.
   absl::Status InTransaction(pg::Connection& conn,
                              const std::function<absl::Status(pg::Connection&)>& fn);
 
-  void InserterLoop(pg::Connection* conn) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void InserterLoop(pg::Connection* conn);
   void ProcessInserts(pg::Connection& conn, std::vector<std::unique_ptr<InsertOp>>& ops);
   // Next stub suffix per base, raised in the database after commit.
   using StubHints = std::map<std::string, int64_t>;
+  // The body of one insert transaction over `ops`, after BEGIN: OK once
+  // committed; otherwise the error that ended it (the ops' results are
+  // then not final).
+  absl::Status TryInsertTransaction(pg::Connection& conn,
+                                    std::vector<std::unique_ptr<InsertOp>>& ops);
+  // One task in its savepoint, retried when a racing replica committed the
+  // same request_id or stub first; `fatal` says the transaction is lost.
+  absl::StatusOr<InsertResult> InsertInSavepoint(pg::Connection& conn, NewTask& item,
+                                                 StubHints& hints, bool& fatal);
   absl::StatusOr<InsertResult> InsertOne(pg::Connection& conn, NewTask& item, StubHints& hints);
   absl::StatusOr<std::string> AllocateStub(pg::Connection& conn, const std::string& base,
                                            StubHints& hints);
   void RaiseStubHints(pg::Connection& conn, const StubHints& hints);
   absl::StatusOr<Task> UpdateOne(pg::Connection& conn, const Task& task);
   absl::Status DeleteBlobIfUnused(pg::Connection& conn, const std::string& sha);
+  // How many tasks the shared limits of `backend` let this claim take
+  // (`limit` when none are set); locks the backend's row until commit.
+  absl::StatusOr<int> LimitClaim(pg::Connection& conn, const std::string& backend, int limit,
+                                 absl::Time now, std::optional<Limits>& limits)
+      ABSL_LOCKS_EXCLUDED(limits_mu_);
   absl::StatusOr<std::vector<Task>> ClaimBatch(pg::Connection& conn, const std::string& backend,
-                                               int limit, absl::Time now,
-                                               const std::string& owner, absl::Time lease_expiry);
+                                               int limit, absl::Time now, const std::string& owner,
+                                               absl::Time lease_expiry)
+      ABSL_LOCKS_EXCLUDED(limits_mu_);
 
   void ListenerLoop() ABSL_LOCKS_EXCLUDED(listener_mu_);
+  // Waits (interruptibly) and opens the LISTEN connection again; false
+  // while it cannot.
+  bool ReconnectListener(absl::Duration& backoff);
+  // The ids of tasks changed by other stores among the pending
+  // notifications.
+  std::vector<std::string> TakeNotifiedIds(PGconn* raw);
   void Deliver(const std::vector<std::string>& ids) ABSL_LOCKS_EXCLUDED(listener_mu_);
 
   const PgStoreOptions options_;
   const Clock& clock_;
   const std::string origin_;
 
-  absl::Mutex pool_mu_;
-  std::vector<std::unique_ptr<pg::Connection>> pool_;  // fixed after Open
-  std::vector<pg::Connection*> free_conns_ ABSL_GUARDED_BY(pool_mu_);
+  internal::ResourcePool<pg::Connection> pool_;
 
-  absl::Mutex queue_mu_;
-  std::vector<std::unique_ptr<InsertOp>> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  int inserters_running_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  internal::BatchQueue<std::unique_ptr<InsertOp>> queue_;
   std::vector<std::unique_ptr<pg::Connection>> inserter_conns_;
   std::vector<std::thread> inserters_;
 

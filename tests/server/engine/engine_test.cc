@@ -17,7 +17,7 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/sha256.h"
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 #include "tests/testing/server_fixture.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"

@@ -1,12 +1,14 @@
-#include "server/store/migrations.h"
+#include "server/store/sqlite/sqlite_migrations.h"
 
 #include <sqlite3.h>
 
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "server/store/sqlite/sqlite.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -47,6 +49,121 @@ TEST(MigrationsTest, MigratesAnEmptyFileToTheLatestVersion) {
                       "'', '', 0, '', '', '', '', '', '', 0, '', 0, '', 8, '', '', 0, 'x', '', "
                       "0, '', '', '', 0, '', 0, '', 0, 0, '', 1)"),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("CHECK")));
+}
+
+// Schema v1 as the binaries before the shared schema description wrote it
+// (migrations.cc, verbatim): databases made by them must stay the same.
+constexpr char kPreviousSchemaV1[] = R"sql(
+CREATE TABLE tasks (
+  id TEXT PRIMARY KEY NOT NULL,
+  request_id TEXT NOT NULL DEFAULT '',
+  backend TEXT NOT NULL,
+  model TEXT NOT NULL,
+  image_source INTEGER NOT NULL,
+  image_uri TEXT NOT NULL,
+  image_server_path TEXT NOT NULL,
+  image_filename TEXT NOT NULL,
+  image_mime_type TEXT NOT NULL,
+  prompt_text TEXT NOT NULL,
+  ratio TEXT NOT NULL,
+  duration_seconds INTEGER NOT NULL,
+  seed INTEGER,
+  requested_stub TEXT NOT NULL,
+  labels_json TEXT,
+  priority INTEGER NOT NULL,
+  public_figure_threshold TEXT NOT NULL,
+  state INTEGER NOT NULL CHECK (state BETWEEN 1 AND 7),
+  provider_task_id TEXT NOT NULL,
+  provider_status TEXT NOT NULL,
+  progress REAL NOT NULL,
+  target_filename_stub TEXT NOT NULL,
+  output_path TEXT NOT NULL,
+  output_size_bytes INTEGER NOT NULL,
+  output_sha256 TEXT NOT NULL,
+  error_code TEXT NOT NULL,
+  error_message TEXT NOT NULL,
+  error_retryable INTEGER NOT NULL,
+  error_provider_code TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL,
+  image_sha256 TEXT NOT NULL,
+  image_size_bytes INTEGER NOT NULL,
+  create_time INTEGER NOT NULL,
+  update_time INTEGER,
+  start_time INTEGER,
+  end_time INTEGER,
+  next_attempt_time INTEGER,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expiry INTEGER,
+  provider_cancel_pending INTEGER NOT NULL DEFAULT 0,
+  output_urls_json TEXT,
+  spec_fingerprint TEXT NOT NULL,
+  version INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX tasks_request_id ON tasks (request_id) WHERE request_id <> '';
+CREATE UNIQUE INDEX tasks_stub ON tasks (target_filename_stub);
+CREATE INDEX tasks_list ON tasks (create_time DESC, id DESC);
+CREATE INDEX tasks_state_list ON tasks (state, create_time DESC, id DESC);
+CREATE INDEX tasks_claim ON tasks (backend, priority DESC, create_time, id) WHERE state = 1;
+CREATE INDEX tasks_live_image ON tasks (image_sha256)
+  WHERE image_sha256 <> '' AND state BETWEEN 1 AND 4;
+CREATE INDEX tasks_queued_next ON tasks (backend, next_attempt_time) WHERE state = 1;
+CREATE INDEX tasks_leased ON tasks (lease_owner) WHERE lease_owner <> '';
+CREATE INDEX tasks_recoverable ON tasks (create_time, id)
+  WHERE state BETWEEN 2 AND 4 OR (state = 7 AND provider_cancel_pending = 1);
+
+CREATE TABLE task_labels (
+  task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (task_id, key)
+) WITHOUT ROWID;
+CREATE INDEX task_labels_by_value ON task_labels (key, value, task_id);
+
+CREATE TABLE blobs (
+  sha256 TEXT PRIMARY KEY NOT NULL,
+  data BLOB NOT NULL
+);
+
+CREATE TABLE stub_counters (
+  base TEXT PRIMARY KEY NOT NULL,
+  next INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Every table and index with its CREATE statement, as SQLite keeps them.
+std::vector<std::string> SchemaObjects(sqlite::Database& db) {
+  std::vector<std::string> out;
+  absl::StatusOr<sqlite::Query> query = db.Prepare(
+      "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+      "ORDER BY name");
+  if (!query.ok()) {
+    ADD_FAILURE() << query.status();
+    return out;
+  }
+  while (true) {
+    absl::StatusOr<bool> row = (*query)->Step();
+    if (!row.ok() || !*row) break;
+    out.push_back(absl::StrCat((*query)->ColumnText(0), " ", (*query)->ColumnText(1), " ",
+                               (*query)->ColumnText(2), ": ", (*query)->ColumnText(3)));
+  }
+  return out;
+}
+
+TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreated) {
+  ::videotask::testing::TempDir tmp;
+  VT_ASSERT_OK_AND_ASSIGN(sqlite::Database before,
+                          sqlite::Database::Open(tmp.path() + "/before.db", kFlags));
+  VT_ASSERT_OK(before.ExecScript(kPreviousSchemaV1));
+  VT_ASSERT_OK(before.ExecScript("PRAGMA user_version = 1"));
+  VT_ASSERT_OK_AND_ASSIGN(sqlite::Database now,
+                          sqlite::Database::Open(tmp.path() + "/now.db", kFlags));
+  VT_ASSERT_OK(Migrate(now));
+  const std::vector<std::string> objects = SchemaObjects(before);
+  EXPECT_EQ(objects.size(), 14u);  // 4 tables, 10 indexes
+  EXPECT_EQ(SchemaObjects(now), objects);
+  // An existing v1 file has nothing left to migrate.
+  VT_ASSERT_OK(Migrate(before));
+  EXPECT_EQ(SchemaObjects(before), objects);
 }
 
 TEST(MigrationsTest, RefusesANewerSchema) {

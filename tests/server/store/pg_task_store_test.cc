@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -32,6 +33,12 @@ using ::videotask::testing::IsOk;
 using ::videotask::testing::PgTestDb;
 using ::videotask::testing::StatusIs;
 
+// A fresh change-feed origin per store, as the composition root makes one.
+std::string TestOrigin() {
+  absl::BitGen gen;
+  return NewStoreOrigin(gen);
+}
+
 // The PostgreSQL store under the conformance suite: a fresh database per
 // test on the test cluster.
 class PgHarness final : public StoreHarness {
@@ -39,6 +46,7 @@ class PgHarness final : public StoreHarness {
   explicit PgHarness(std::unique_ptr<PgTestDb> db) : db_(std::move(db)) {}
   absl::StatusOr<std::unique_ptr<TaskStore>> Open(const Clock* clock) override {
     PgStoreOptions options;
+    options.origin = TestOrigin();
     options.conninfo = db_->conninfo();
     options.clock = clock;
     options.pool_connections = 3;
@@ -79,6 +87,7 @@ class PgSharedStoreTest : public ::testing::Test {
 
   absl::StatusOr<std::unique_ptr<PgTaskStore>> OpenStore(bool listen = true) {
     PgStoreOptions options;
+    options.origin = TestOrigin();
     options.conninfo = db_->conninfo();
     options.clock = &clock_;
     options.pool_connections = 4;
@@ -373,6 +382,7 @@ TEST_F(PgSharedStoreTest, ReplicasStartingTogetherMigrateOnce) {
   for (int i = 0; i < 4; ++i) {
     threads.emplace_back([&, i] {
       PgStoreOptions options;
+      options.origin = TestOrigin();
       options.conninfo = fresh->conninfo();
       options.pool_connections = 1;
       options.listen = false;
@@ -385,6 +395,7 @@ TEST_F(PgSharedStoreTest, ReplicasStartingTogetherMigrateOnce) {
 
 TEST_F(PgSharedStoreTest, BadConnectionStringFailsWithoutEchoingIt) {
   PgStoreOptions options;
+  options.origin = TestOrigin();
   options.conninfo = "host=127.0.0.1 port=1 user=nobody password=s3cret-value connect_timeout=2";
   absl::StatusOr<std::unique_ptr<PgTaskStore>> store = PgTaskStore::Open(options);
   EXPECT_THAT(store.status(), StatusIs(absl::StatusCode::kUnavailable, HasSubstr("connect")));

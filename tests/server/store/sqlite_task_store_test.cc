@@ -1,4 +1,4 @@
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 
 #include <sqlite3.h>
 #include <unistd.h>

@@ -17,7 +17,7 @@
 #include "common/clock.h"
 #include "common/ids.h"
 #include "server/domain/task.h"
-#include "server/store/sqlite_task_store.h"
+#include "server/store/sqlite/sqlite_task_store.h"
 
 namespace videotask::store {
 namespace {

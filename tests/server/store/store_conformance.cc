@@ -839,4 +839,51 @@ TEST_P(TaskStoreConformanceTest, ConcurrentInsertsKeepRequestIdsAndStubsUnique) 
   EXPECT_EQ(stubs.size(), page.tasks.size()) << "stubs must be unique";
 }
 
+// The shared insert writes every label in one statement; each must be kept
+// and filterable.
+TEST_P(TaskStoreConformanceTest, ManyLabelsRoundTripAndFilter) {
+  Task t = MakeTask("labelled");
+  for (int i = 0; i < 40; ++i) t.spec.labels[absl::StrCat("k", i)] = absl::StrCat("v", i);
+  t.spec_fingerprint = SpecFingerprint(t.spec, "");
+  InsertOk(t);
+  InsertOk(MakeTask("plain"));
+  VT_ASSERT_OK_AND_ASSIGN(Task got, store_->Get("labelled"));
+  EXPECT_EQ(got.spec.labels, t.spec.labels);
+  ListQuery q;
+  q.labels = {{"k7", "v7"}, {"k39", "v39"}};
+  VT_ASSERT_OK_AND_ASSIGN(ListPage page, store_->List(q));
+  ASSERT_EQ(page.tasks.size(), 1u);
+  EXPECT_EQ(page.tasks[0].id, "labelled");
+  q.labels = {{"k7", "v8"}};
+  VT_ASSERT_OK_AND_ASSIGN(page, store_->List(q));
+  EXPECT_TRUE(page.tasks.empty());
+}
+
+// Image digests are checked the same way by every store, before anything
+// is stored or read.
+TEST_P(TaskStoreConformanceTest, ImageDigestsAreChecked) {
+  Task bad = MakeTask("bad");
+  bad.image_sha256 = "../../etc/passwd";
+  EXPECT_THAT(InsertOne(bad, "bytes"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image_sha256")));
+  EXPECT_THAT(store_->Get("bad").status(), StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+  EXPECT_THAT(store_->ReadImage("ABC").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+  EXPECT_THAT(store_->ReadImage(std::string(64, 'e')).status(),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+}
+
+// A queued task without a next attempt time is due first (NULL sorts first
+// in every store).
+TEST_P(TaskStoreConformanceTest, NextQueuedTimeOfATaskDueAtOnce) {
+  Task later = MakeTask("later");
+  later.next_attempt_time = clock_.Now() + absl::Minutes(5);
+  InsertOk(later);
+  VT_ASSERT_OK_AND_ASSIGN(absl::Time next, store_->NextQueuedTime("mock"));
+  EXPECT_EQ(next, later.next_attempt_time);
+  InsertOk(MakeTask("now"));  // next_attempt_time unset
+  VT_ASSERT_OK_AND_ASSIGN(next, store_->NextQueuedTime("mock"));
+  EXPECT_EQ(next, absl::InfinitePast());
+}
+
 }  // namespace videotask::store

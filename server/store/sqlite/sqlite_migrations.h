@@ -1,6 +1,7 @@
-// Schema versions of the task database, applied by PRAGMA user_version.
-#ifndef VIDEOTASK_SERVER_STORE_MIGRATIONS_H_
-#define VIDEOTASK_SERVER_STORE_MIGRATIONS_H_
+// Schema versions of the SQLite task database, applied by PRAGMA
+// user_version.
+#ifndef VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_MIGRATIONS_H_
+#define VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_MIGRATIONS_H_
 
 #include <cstdint>
 
@@ -19,4 +20,4 @@ absl::Status Migrate(sqlite::Database& db);
 
 }  // namespace videotask::store
 
-#endif  // VIDEOTASK_SERVER_STORE_MIGRATIONS_H_
+#endif  // VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_MIGRATIONS_H_

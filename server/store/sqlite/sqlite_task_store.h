@@ -15,8 +15,8 @@
 // Thread-safe. The blocking write methods must not be called from an
 // InsertAsync `done` callback (they return FAILED_PRECONDITION there rather
 // than deadlock).
-#ifndef VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
-#define VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
+#ifndef VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_TASK_STORE_H_
+#define VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_TASK_STORE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -26,16 +26,12 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
-#include "server/domain/task.h"
+#include "server/store/batch_queue.h"
+#include "server/store/resource_pool.h"
 #include "server/store/sqlite/sqlite.h"
-#include "server/store/task_store.h"
+#include "server/store/table_store.h"
 
 namespace videotask::store {
 
@@ -60,7 +56,7 @@ struct SqliteStoreStats {
   int64_t ops = 0;      // write requests completed (an InsertAsync call is one)
 };
 
-class SqliteTaskStore final : public TaskStore {
+class SqliteTaskStore final : public internal::TableStore {
  public:
   // Creates the data dir, takes an exclusive lock on <data_dir>/LOCK
   // (FAILED_PRECONDITION when another process, or another store in this
@@ -76,7 +72,7 @@ class SqliteTaskStore final : public TaskStore {
   SqliteTaskStore(const SqliteTaskStore&) = delete;
   SqliteTaskStore& operator=(const SqliteTaskStore&) = delete;
 
-  // TaskStore. Notes beyond task_store.h:
+  // TaskStore (reads: TableStore). Notes beyond task_store.h:
   //  - InsertAsync: sets version = 1, create_time (and update_time) from the
   //    clock when unset; INVALID_ARGUMENT for an empty id or base stub.
   //  - Update: when the task keeps the same lease owner, a lease_expiry
@@ -85,17 +81,11 @@ class SqliteTaskStore final : public TaskStore {
   //  - RenewLeases and the lease release at Open do not bump versions, so
   //    the engine's copies stay current.
   void InsertAsync(std::vector<NewTask> tasks, std::function<void(InsertResults)> done) override;
-  absl::StatusOr<Task> Get(absl::string_view id) override;
-  absl::StatusOr<ListPage> List(const ListQuery& query) override;
   absl::StatusOr<Task> Update(const Task& task) override;
   absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                 absl::Time now, absl::string_view owner,
                                                 absl::Time lease_expiry) override;
   absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
-  absl::StatusOr<std::vector<Task>> ListRecoverable(absl::string_view owner,
-                                                    absl::Time now) override;
-  absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
-  absl::StatusOr<int64_t> CountQueued() override;
   absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
 
   SqliteStoreStats stats() const;
@@ -103,41 +93,44 @@ class SqliteTaskStore final : public TaskStore {
   // Where a large blob with this digest lives (whether or not it exists).
   std::string BlobFilePath(absl::string_view sha256) const;
 
+ protected:
+  absl::Status WithReadSession(absl::FunctionRef<absl::Status(internal::SqlSession&)> fn) override;
 
  private:
-  class WriteOp;        // one queued write request
+  class WriteOp;  // one queued write request
   class InsertOp;
   class CallOp;
+  class InsertHooks;    // the store core's hooks for an insert
   struct WriteContext;  // per-transaction state of the writer
-  struct Reader;
-  class ReaderLease;
 
   SqliteTaskStore(const SqliteStoreOptions& options, sqlite::Database writer_db);
 
   // Queues `op` for the writer; false (op untouched) once the writer stopped.
-  bool Enqueue(std::unique_ptr<WriteOp>& op) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  bool Enqueue(std::unique_ptr<WriteOp>& op);
   // Runs `fn` on the writer thread inside a savepoint of the next group
   // commit and waits until that commit is durable. `fn`'s status, or the
   // commit's when it failed.
   absl::Status RunOnWriter(std::function<absl::Status(WriteContext&)> fn);
-  void WriterLoop() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops);
+  // Applies the units of `units` from `next` on in one transaction; false
+  // when that transaction was lost (every unit of it failed).
+  bool ApplyUnits(const std::vector<std::pair<WriteOp*, int>>& units, size_t& next,
+                  WriteContext& ctx, std::vector<std::pair<WriteOp*, int>>& applied);
   // Deletes the blobs of ctx.blob_candidates no live task uses (rows now,
-  // files after the commit).
+  // files after the commit), in a savepoint of its own.
+  void CleanUpBlobs(WriteContext& ctx);
   absl::Status DeleteUnusedBlobs(WriteContext& ctx);
   bool OnWriterThread() const;
-
-  ReaderLease AcquireReader() ABSL_LOCKS_EXCLUDED(readers_mu_);
-  void ReleaseReader(Reader* reader) ABSL_LOCKS_EXCLUDED(readers_mu_);
 
   // Writer-thread pieces, run inside a savepoint.
   absl::StatusOr<InsertResult> InsertOne(NewTask& item, WriteContext& ctx);
   absl::StatusOr<std::string> AllocateStub(const std::string& base);
+  absl::Status StoreImage(const Task& task, absl::string_view bytes);
   absl::StatusOr<Task> UpdateOne(const Task& task, WriteContext& ctx);
   absl::StatusOr<std::vector<Task>> ClaimBatch(const std::string& backend, int limit,
                                                absl::Time now, const std::string& owner,
                                                absl::Time lease_expiry);
-  absl::Status RenewAll(const std::string& owner, absl::Time lease_expiry);
   absl::Status WriteBlobFile(absl::string_view sha256, absl::string_view bytes) const;
 
   const SqliteStoreOptions options_;
@@ -156,22 +149,15 @@ class SqliteTaskStore final : public TaskStore {
 
   // Used only by the writer thread (and by Open before it starts).
   sqlite::Database writer_db_;
-
-  absl::Mutex queue_mu_;
-  std::vector<std::unique_ptr<WriteOp>> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
-  bool writer_exited_ ABSL_GUARDED_BY(queue_mu_) = false;
+  internal::BatchQueue<std::unique_ptr<WriteOp>> queue_;
   std::thread writer_;
 
-  absl::Mutex readers_mu_;
-  std::vector<std::unique_ptr<Reader>> readers_;  // fixed after Open
-  std::vector<Reader*> free_readers_ ABSL_GUARDED_BY(readers_mu_);
+  internal::ResourcePool<sqlite::Database> readers_;
 
   std::atomic<int64_t> commits_{0};
   std::atomic<int64_t> ops_{0};
-  mutable std::atomic<uint64_t> tmp_counter_{0};  // temp file names
 };
 
 }  // namespace videotask::store
 
-#endif  // VIDEOTASK_SERVER_STORE_SQLITE_TASK_STORE_H_
+#endif  // VIDEOTASK_SERVER_STORE_SQLITE_SQLITE_TASK_STORE_H_

@@ -1,0 +1,55 @@
+// What differs in the SQL text of the store engines: placeholders, type
+// casts, column types and a few spellings. Statements and the schema are
+// written once (task_sql.h, schema.h) and rendered through a Dialect.
+#ifndef VIDEOTASK_SERVER_STORE_DIALECT_H_
+#define VIDEOTASK_SERVER_STORE_DIALECT_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace videotask::store::internal {
+
+// Logical column types of the schema description.
+enum class SqlType {
+  kText,    // TEXT
+  kKey,     // TEXT compared bytewise (ids, stubs): COLLATE "C" where needed
+  kInt,     // 32-bit range
+  kBigInt,  // 64-bit (times, sizes, versions)
+  kReal,    // double
+  kBlob,    // bytes
+};
+
+class Dialect {
+ public:
+  enum class Kind { kSqlite, kPostgres };
+
+  static const Dialect& Sqlite();
+  static const Dialect& Postgres();
+
+  Kind kind() const { return kind_; }
+
+  // Placeholder `n` (1-based): "?3" or "$3". `cast` names the SQL type for
+  // engines that must be told a parameter's type ("$3::bigint"); SQLite
+  // ignores it.
+  std::string Param(int n, absl::string_view cast = "") const;
+
+  // Array parameters ("$1::text[]", `= ANY(...)`); without them a list is
+  // spelled out as one parameter per value.
+  bool has_arrays() const { return kind_ == Kind::kPostgres; }
+
+  // The column type for `type` in CREATE TABLE.
+  absl::string_view ColumnType(SqlType type) const;
+
+  // A row-value comparison `(create_time, id) < (time, id)` that the
+  // engine's planner turns into an index range.
+  std::string RowBefore(int time_param, int id_param) const;
+
+ private:
+  explicit Dialect(Kind kind) : kind_(kind) {}
+  const Kind kind_;
+};
+
+}  // namespace videotask::store::internal
+
+#endif  // VIDEOTASK_SERVER_STORE_DIALECT_H_

@@ -1,0 +1,158 @@
+#include "server/store/schema.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/store/task_row.h"
+
+namespace videotask::store::internal {
+namespace {
+
+constexpr char kNotNull[] = "NOT NULL";
+
+// In TaskColumn order.
+constexpr ColumnDef kTaskColumns[kNumColumns] = {
+    {"id", SqlType::kKey, "PRIMARY KEY NOT NULL"},
+    {"request_id", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"backend", SqlType::kText, kNotNull},
+    {"model", SqlType::kText, kNotNull},
+    {"image_source", SqlType::kInt, kNotNull},
+    {"image_uri", SqlType::kText, kNotNull},
+    {"image_server_path", SqlType::kText, kNotNull},
+    {"image_filename", SqlType::kText, kNotNull},
+    {"image_mime_type", SqlType::kText, kNotNull},
+    {"prompt_text", SqlType::kText, kNotNull},
+    {"ratio", SqlType::kText, kNotNull},
+    {"duration_seconds", SqlType::kInt, kNotNull},
+    {"seed", SqlType::kBigInt, ""},
+    {"requested_stub", SqlType::kText, kNotNull},
+    {"labels_json", SqlType::kText, ""},
+    {"priority", SqlType::kInt, kNotNull},
+    {"public_figure_threshold", SqlType::kText, kNotNull},
+    {"state", SqlType::kInt, "NOT NULL CHECK (state BETWEEN 1 AND 7)"},
+    {"provider_task_id", SqlType::kText, kNotNull},
+    {"provider_status", SqlType::kText, kNotNull},
+    {"progress", SqlType::kReal, kNotNull},
+    {"target_filename_stub", SqlType::kKey, kNotNull},
+    {"output_path", SqlType::kText, kNotNull},
+    {"output_size_bytes", SqlType::kBigInt, kNotNull},
+    {"output_sha256", SqlType::kText, kNotNull},
+    {"error_code", SqlType::kText, kNotNull},
+    {"error_message", SqlType::kText, kNotNull},
+    {"error_retryable", SqlType::kInt, kNotNull},
+    {"error_provider_code", SqlType::kText, kNotNull},
+    {"attempt_count", SqlType::kInt, kNotNull},
+    {"image_sha256", SqlType::kText, kNotNull},
+    {"image_size_bytes", SqlType::kBigInt, kNotNull},
+    {"create_time", SqlType::kBigInt, kNotNull},
+    {"update_time", SqlType::kBigInt, ""},
+    {"start_time", SqlType::kBigInt, ""},
+    {"end_time", SqlType::kBigInt, ""},
+    {"next_attempt_time", SqlType::kBigInt, ""},
+    {"lease_owner", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"lease_expiry", SqlType::kBigInt, ""},
+    {"provider_cancel_pending", SqlType::kInt, "NOT NULL DEFAULT 0"},
+    {"output_urls_json", SqlType::kText, ""},
+    {"spec_fingerprint", SqlType::kText, kNotNull},
+    {"version", SqlType::kBigInt, kNotNull},
+};
+
+constexpr ColumnDef kLabelColumns[] = {
+    {"task_id", SqlType::kKey, "NOT NULL REFERENCES tasks (id) ON DELETE CASCADE"},
+    {"key", SqlType::kText, kNotNull},
+    {"value", SqlType::kText, kNotNull},
+};
+constexpr ColumnDef kBlobColumns[] = {
+    {"sha256", SqlType::kText, "PRIMARY KEY NOT NULL"},
+    {"data", SqlType::kBlob, kNotNull},
+};
+constexpr ColumnDef kStubCounterColumns[] = {
+    {"base", SqlType::kText, "PRIMARY KEY NOT NULL"},
+    {"next", SqlType::kBigInt, kNotNull},
+};
+
+// Indexes of both engines (PostgreSQL adds tasks_active in its migration).
+constexpr const char* kIndexes[] = {
+    "CREATE UNIQUE INDEX tasks_request_id ON tasks (request_id) WHERE request_id <> ''",
+    "CREATE UNIQUE INDEX tasks_stub ON tasks (target_filename_stub)",
+    "CREATE INDEX tasks_list ON tasks (create_time DESC, id DESC)",
+    "CREATE INDEX tasks_state_list ON tasks (state, create_time DESC, id DESC)",
+    "CREATE INDEX tasks_claim ON tasks (backend, priority DESC, create_time, id) WHERE state = 1",
+    "CREATE INDEX tasks_live_image ON tasks (image_sha256)\n"
+    "  WHERE image_sha256 <> '' AND state BETWEEN 1 AND 4",
+    // next_attempt_time NULLS FIRST: SQLite's default order, spelled out
+    // below for PostgreSQL.
+    nullptr,
+    "CREATE INDEX tasks_leased ON tasks (lease_owner) WHERE lease_owner <> ''",
+    "CREATE INDEX tasks_recoverable ON tasks (create_time, id)\n"
+    "  WHERE state BETWEEN 2 AND 4 OR (state = 7 AND provider_cancel_pending = 1)",
+    "CREATE INDEX task_labels_by_value ON task_labels (key, value, task_id)",
+};
+
+std::string CreateTable(const Dialect& d, const char* name, const ColumnDef* columns, size_t n,
+                        absl::string_view extra = "") {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < n; ++i) {
+    const ColumnDef& c = columns[i];
+    std::string line = absl::StrCat("  ", c.name, " ", d.ColumnType(c.type));
+    if (c.constraints[0] != '\0') absl::StrAppend(&line, " ", c.constraints);
+    lines.push_back(std::move(line));
+  }
+  if (!extra.empty()) lines.push_back(absl::StrCat("  ", extra));
+  // Rowid-less tables where the key is the whole point (SQLite only).
+  const bool without_rowid = d.kind() == Dialect::Kind::kSqlite &&
+                             absl::string_view(name) != "tasks" &&
+                             absl::string_view(name) != "blobs";
+  return absl::StrCat("CREATE TABLE ", name, " (\n", absl::StrJoin(lines, ",\n"), "\n)",
+                      without_rowid ? " WITHOUT ROWID" : "", ";\n");
+}
+
+std::string QueuedNextIndex(const Dialect& d) {
+  return absl::StrCat("CREATE INDEX tasks_queued_next ON tasks (backend, next_attempt_time",
+                      d.kind() == Dialect::Kind::kPostgres ? " NULLS FIRST" : "",
+                      ") WHERE state = 1");
+}
+
+}  // namespace
+
+const ColumnDef& TaskColumnDef(int column) { return kTaskColumns[column]; }
+
+std::string SchemaV1(const Dialect& d) {
+  std::string script = CreateTable(d, "tasks", kTaskColumns, kNumColumns);
+  for (const char* index : kIndexes) {
+    if (index == nullptr) {
+      absl::StrAppend(&script, QueuedNextIndex(d), ";\n");
+      continue;
+    }
+    if (absl::string_view(index).find("task_labels") != absl::string_view::npos) {
+      absl::StrAppend(
+          &script, CreateTable(d, "task_labels", kLabelColumns, 3, "PRIMARY KEY (task_id, key)"));
+    }
+    absl::StrAppend(&script, index, ";\n");
+  }
+  absl::StrAppend(&script, CreateTable(d, "blobs", kBlobColumns, 2),
+                  CreateTable(d, "stub_counters", kStubCounterColumns, 2));
+  return script;
+}
+
+absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {
+  if (version > latest) {
+    return absl::FailedPreconditionError(absl::StrCat("task database schema v", version,
+                                                      " is newer than this binary (v", latest,
+                                                      "); use a newer videotaskd"));
+  }
+  if (version < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task database has an invalid schema version ", version));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SchemaStepError(const absl::Status& status, int64_t to_version) {
+  return absl::Status(status.code(),
+                      absl::StrCat("schema step to v", to_version, ": ", status.message()));
+}
+
+}  // namespace videotask::store::internal

@@ -1,0 +1,44 @@
+// The schema of the task database, described once: tables, columns with
+// logical types, and indexes. Each engine renders it through its Dialect
+// and adds what is its own (PostgreSQL: backend_limits, the NOTIFY trigger,
+// blob storage settings) in its migrations.
+#ifndef VIDEOTASK_SERVER_STORE_SCHEMA_H_
+#define VIDEOTASK_SERVER_STORE_SCHEMA_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/store/dialect.h"
+
+namespace videotask::store::internal {
+
+struct ColumnDef {
+  const char* name;
+  SqlType type;
+  const char* constraints;  // "NOT NULL", "PRIMARY KEY NOT NULL", "" (nullable)...
+};
+
+// The column of `tasks` at a TaskColumn index (task_row.h).
+const ColumnDef& TaskColumnDef(int column);
+
+// Version 1: tasks, task_labels, blobs, stub_counters and their indexes, as
+// one script for `dialect`.
+//
+// Times are integer microseconds since the Unix epoch (NULL unset,
+// INT64_MAX "never"); states follow videotask::TaskState (1..7);
+// labels_json and output_urls_json are JSON (NULL when empty); task_labels
+// mirrors the labels for filtering.
+std::string SchemaV1(const Dialect& dialect);
+
+// The shared checks of a migration runner: FAILED_PRECONDITION when the
+// stored version is newer than `latest` (a newer binary wrote it) or
+// negative.
+absl::Status CheckSchemaVersion(int64_t version, int64_t latest);
+
+// A failed step's status, naming the version it was going to.
+absl::Status SchemaStepError(const absl::Status& status, int64_t to_version);
+
+}  // namespace videotask::store::internal
+
+#endif  // VIDEOTASK_SERVER_STORE_SCHEMA_H_

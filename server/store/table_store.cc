@@ -1,0 +1,41 @@
+#include "server/store/table_store.h"
+
+#include <utility>
+
+namespace videotask::store::internal {
+
+template <typename T, typename Read>
+absl::StatusOr<T> TableStore::OnReadSession(Read read) {
+  absl::StatusOr<T> result = absl::InternalError("read not run");
+  absl::Status status = WithReadSession([&](SqlSession& session) {
+    result = read(session);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+absl::StatusOr<Task> TableStore::Get(absl::string_view id) {
+  return OnReadSession<Task>([&](SqlSession& s) { return table_.Get(s, id); });
+}
+
+absl::StatusOr<ListPage> TableStore::List(const ListQuery& query) {
+  return OnReadSession<ListPage>([&](SqlSession& s) { return table_.List(s, query); });
+}
+
+absl::StatusOr<std::vector<Task>> TableStore::ListRecoverable(absl::string_view owner,
+                                                              absl::Time now) {
+  return OnReadSession<std::vector<Task>>(
+      [&](SqlSession& s) { return table_.ListRecoverable(s, owner, now); });
+}
+
+absl::StatusOr<absl::Time> TableStore::NextQueuedTime(absl::string_view backend) {
+  return OnReadSession<absl::Time>(
+      [&](SqlSession& s) { return table_.NextQueuedTime(s, backend); });
+}
+
+absl::StatusOr<int64_t> TableStore::CountQueued() {
+  return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueued(s); });
+}
+
+}  // namespace videotask::store::internal

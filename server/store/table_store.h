@@ -1,0 +1,47 @@
+// The part of a TaskStore that is the same for every SQL engine: the reads,
+// answered by the store core (task_rows.h) on a session the engine lends.
+#ifndef VIDEOTASK_SERVER_STORE_TABLE_STORE_H_
+#define VIDEOTASK_SERVER_STORE_TABLE_STORE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/store/dialect.h"
+#include "server/store/sql_session.h"
+#include "server/store/task_rows.h"
+#include "server/store/task_store.h"
+
+namespace videotask::store::internal {
+
+class TableStore : public TaskStore {
+ public:
+  absl::StatusOr<Task> Get(absl::string_view id) override;
+  absl::StatusOr<ListPage> List(const ListQuery& query) override;
+  absl::StatusOr<std::vector<Task>> ListRecoverable(absl::string_view owner,
+                                                    absl::Time now) override;
+  absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
+  absl::StatusOr<int64_t> CountQueued() override;
+
+ protected:
+  explicit TableStore(const Dialect& dialect) : table_(dialect) {}
+
+  // Runs `fn` with a session for reads, on the calling thread (SQLite: a
+  // reader connection; PostgreSQL: a pooled one). Thread-safe.
+  virtual absl::Status WithReadSession(absl::FunctionRef<absl::Status(SqlSession&)> fn) = 0;
+
+  const TaskTable table_;
+
+ private:
+  // `read`'s answer on a read session.
+  template <typename T, typename Read>
+  absl::StatusOr<T> OnReadSession(Read read);
+};
+
+}  // namespace videotask::store::internal
+
+#endif  // VIDEOTASK_SERVER_STORE_TABLE_STORE_H_

@@ -1,0 +1,260 @@
+#include "server/store/task_rows.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "server/store/store_util.h"
+
+namespace videotask::store::internal {
+namespace {
+
+std::vector<int> SortedStates(const std::vector<TaskState>& states) {
+  std::vector<int> out;
+  for (TaskState state : states) out.push_back(static_cast<int>(state));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Parameters in ListSql's order: 1 limit, then the cursor, backend, label
+// pairs and states that the query uses.
+void BindList(RowWriter& out, const Dialect& dialect, const ListQuery& query, int page_size,
+              const std::vector<int>& states) {
+  out.Int(page_size + 1);
+  if (query.after.has_value()) {
+    out.Int(CompareMicros(query.after->create_time)).Text(query.after->id);
+  }
+  if (!query.backend.empty()) out.Text(query.backend);
+  for (const auto& [key, value] : query.labels) out.Text(key).Text(value);
+  if (states.empty()) return;
+  if (dialect.has_arrays()) {
+    out.Text(absl::StrCat("{", absl::StrJoin(states, ","), "}"));
+    return;
+  }
+  for (int state : states) out.Int(state);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ProbeStub(
+    const std::string& base, int64_t& next,
+    absl::FunctionRef<absl::StatusOr<bool>(const std::string&)> is_free) {
+  int64_t n = next;
+  std::string candidate;
+  while (true) {
+    candidate = n < 2 ? base : absl::StrCat(base, "_", n);
+    VT_ASSIGN_OR_RETURN(bool free, is_free(candidate));
+    if (free) break;
+    n = n < 2 ? 2 : n + 1;
+  }
+  next = n < 2 ? 2 : n + 1;
+  return candidate;
+}
+
+void BindClaim(RowWriter& out, absl::string_view backend, absl::string_view owner,
+               absl::Time lease_expiry, absl::Time now, int limit) {
+  out.Text(backend).Text(owner).Time(lease_expiry).Int(CompareMicros(now)).Int(limit);
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::Select(SqlSession& session, const std::string& sql,
+                                                    SqlSession::Bind bind) const {
+  std::vector<Task> tasks;
+  VT_RETURN_IF_ERROR(session.Query(sql, bind, [&](const RowReader& row) -> absl::Status {
+    VT_ASSIGN_OR_RETURN(Task task, ReadTaskRow(row));
+    tasks.push_back(std::move(task));
+    return absl::OkStatus();
+  }));
+  return tasks;
+}
+
+absl::StatusOr<Task> TaskTable::Get(SqlSession& session, absl::string_view id) const {
+  VT_ASSIGN_OR_RETURN(std::vector<Task> tasks,
+                      Select(session, sql_.select_by_id, [&](RowWriter& w) { w.Text(id); }));
+  if (tasks.empty()) return absl::NotFoundError(absl::StrCat("task ", id, " not found"));
+  return std::move(tasks.front());
+}
+
+std::string TaskTable::ListSql(const ListQuery& query, size_t states) const {
+  const Dialect& d = sql_.dialect;
+  int next = 2;  // 1: the limit
+  std::string filters;
+  if (query.after.has_value()) {
+    absl::StrAppend(&filters, " AND ", d.RowBefore(next, next + 1));
+    next += 2;
+  }
+  if (!query.backend.empty()) absl::StrAppend(&filters, " AND backend = ", d.Param(next++));
+  for (size_t i = 0; i < query.labels.size(); ++i) {
+    absl::StrAppend(&filters,
+                    " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id"
+                    " AND l.key = ",
+                    d.Param(next), " AND l.value = ", d.Param(next + 1), ")");
+    next += 2;
+  }
+  const std::string order = absl::StrCat(" ORDER BY create_time DESC, id DESC LIMIT ", d.Param(1));
+  const std::string select = absl::StrCat("SELECT ", sql_.columns, " FROM tasks WHERE ");
+  if (d.has_arrays() || states <= 1) {
+    std::string sql = absl::StrCat(select, "TRUE", filters);
+    if (states > 0 && d.has_arrays()) {
+      absl::StrAppend(&sql, " AND state = ANY(", d.Param(next, "int[]"), ")");
+    } else if (states == 1) {
+      absl::StrAppend(&sql, " AND state = ", d.Param(next));
+    }
+    return absl::StrCat(sql, order);
+  }
+  // One index range per state (state, create_time, id), merged: no sort of
+  // every matching row.
+  std::vector<std::string> branches;
+  for (size_t i = 0; i < states; ++i) {
+    branches.push_back(absl::StrCat("SELECT * FROM (", select, "state = ",
+                                    d.Param(next + static_cast<int>(i)), filters, order, ")"));
+  }
+  return absl::StrCat(absl::StrJoin(branches, " UNION ALL "), order);
+}
+
+absl::StatusOr<ListPage> TaskTable::List(SqlSession& session, const ListQuery& query) const {
+  const int page_size = std::clamp(query.page_size, 1, 1000);
+  const std::vector<int> states = SortedStates(query.states);
+  ListPage page;
+  page.tasks.reserve(static_cast<size_t>(page_size));
+  VT_RETURN_IF_ERROR(session.Query(
+      ListSql(query, states.size()),
+      [&](RowWriter& w) { BindList(w, sql_.dialect, query, page_size, states); },
+      [&](const RowReader& row) -> absl::Status {
+        if (static_cast<int>(page.tasks.size()) == page_size) {
+          page.has_more = true;
+          return absl::OkStatus();
+        }
+        VT_ASSIGN_OR_RETURN(Task task, ReadTaskRow(row));
+        page.tasks.push_back(std::move(task));
+        return absl::OkStatus();
+      }));
+  return page;
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::ListRecoverable(SqlSession& session,
+                                                             absl::string_view owner,
+                                                             absl::Time now) const {
+  return Select(session, sql_.list_recoverable,
+                [&](RowWriter& w) { w.Text(owner).Int(CompareMicros(now)); });
+}
+
+absl::StatusOr<absl::Time> TaskTable::NextQueuedTime(SqlSession& session,
+                                                     absl::string_view backend) const {
+  absl::Time next = absl::InfiniteFuture();
+  VT_RETURN_IF_ERROR(session.Query(
+      sql_.next_queued, [&](RowWriter& w) { w.Text(backend); },
+      [&](const RowReader& row) {
+        next = row.Time(0);
+        return absl::OkStatus();
+      }));
+  return next;
+}
+
+absl::StatusOr<int64_t> TaskTable::CountQueued(SqlSession& session) const {
+  int64_t count = 0;
+  VT_RETURN_IF_ERROR(session.Query(sql_.count_queued, NoParams, [&](const RowReader& row) {
+    count = row.Int(0);
+    return absl::OkStatus();
+  }));
+  return count;
+}
+
+absl::Status TaskTable::RenewLeases(SqlSession& session, absl::string_view owner,
+                                    absl::Time lease_expiry) const {
+  return session.Exec(sql_.renew, [&](RowWriter& w) { w.Text(owner).Time(lease_expiry); });
+}
+
+absl::StatusOr<bool> TaskTable::ImageInUse(SqlSession& session, absl::string_view sha256) const {
+  bool used = false;
+  VT_RETURN_IF_ERROR(session.Query(
+      sql_.image_in_use, [&](RowWriter& w) { w.Text(sha256); },
+      [&](const RowReader&) {
+        used = true;
+        return absl::OkStatus();
+      }));
+  return used;
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::FindByRequestId(SqlSession& session,
+                                                             const Task& task) const {
+  VT_ASSIGN_OR_RETURN(
+      std::vector<Task> found,
+      Select(session, sql_.select_by_request_id, [&](RowWriter& w) { w.Text(task.request_id); }));
+  if (!found.empty() && found.front().spec_fingerprint != task.spec_fingerprint) {
+    return absl::AlreadyExistsError(absl::StrCat("request_id \"", task.request_id,
+                                                 "\" was already used by task ", found.front().id,
+                                                 " with a different spec"));
+  }
+  return found;
+}
+
+absl::Status TaskTable::InsertLabels(SqlSession& session, const Task& task) const {
+  if (task.spec.labels.empty()) return absl::OkStatus();
+  return session.Exec(sql_.InsertLabels(task.spec.labels.size()), [&](RowWriter& w) {
+    w.Text(task.id);
+    for (const auto& [key, value] : task.spec.labels) w.Text(key).Text(value);
+  });
+}
+
+absl::StatusOr<InsertResult> TaskTable::Insert(SqlSession& session, InsertHooks& hooks,
+                                               const Clock& clock, const NewTask& item) const {
+  Task task = item.task;
+  if (task.id.empty()) return absl::InvalidArgumentError("task id is empty");
+  if (task.target_filename_stub.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task ", task.id, ": target_filename_stub is empty"));
+  }
+  InsertResult result;
+  if (!task.request_id.empty()) {
+    VT_ASSIGN_OR_RETURN(std::vector<Task> found, FindByRequestId(session, task));
+    if (!found.empty()) {
+      result.task = std::move(found.front());
+      result.created = false;
+      return result;
+    }
+  }
+  if (!task.image_sha256.empty() && !item.image_bytes.empty()) {
+    VT_RETURN_IF_ERROR(WithContext(hooks.StoreImage(task, item.image_bytes),
+                                   absl::StrCat("store image of task ", task.id)));
+  }
+  VT_ASSIGN_OR_RETURN(task.target_filename_stub, hooks.AllocateStub(task.target_filename_stub));
+  if (task.create_time == absl::InfinitePast()) task.create_time = clock.Now();
+  if (task.update_time == absl::InfinitePast()) task.update_time = task.create_time;
+  task.version = 1;
+  // A unique violation here (a racing replica stored the same request_id)
+  // keeps its payload: the engine may retry the insert.
+  VT_RETURN_IF_ERROR(
+      WithContext(session.Exec(sql_.insert, [&](RowWriter& w) { WriteTaskRow(task, w); }),
+                  absl::StrCat("insert task ", task.id)));
+  VT_RETURN_IF_ERROR(InsertLabels(session, task));
+  if (MayReleaseImage(task)) VT_RETURN_IF_ERROR(hooks.ReleaseImage(task.image_sha256));
+  result.task = std::move(task);
+  result.created = true;
+  return result;
+}
+
+absl::StatusOr<Task> TaskTable::Update(SqlSession& session, const Task& task) const {
+  VT_ASSIGN_OR_RETURN(std::vector<Task> stored, Select(session, sql_.update, [&](RowWriter& w) {
+                        WriteTaskUpdate(task, w);
+                      }));
+  if (!stored.empty()) return std::move(stored.front());
+  std::optional<int64_t> version;
+  VT_RETURN_IF_ERROR(session.Query(
+      sql_.version_of, [&](RowWriter& w) { w.Text(task.id); },
+      [&](const RowReader& row) {
+        version = row.Int(0);
+        return absl::OkStatus();
+      }));
+  if (!version.has_value())
+    return absl::NotFoundError(absl::StrCat("task ", task.id, " not found"));
+  return absl::AbortedError(absl::StrCat("task ", task.id, " changed meanwhile (stored version ",
+                                         *version, ", given ", task.version, ")"));
+}
+
+}  // namespace videotask::store::internal

@@ -1,0 +1,94 @@
+// The store core: every operation on task rows whose meaning is the same in
+// each engine, written once over a SqlSession and rendered through the
+// engine's Dialect. An engine decides where a session comes from (which
+// connection, which thread, which transaction) and adds what is its own
+// through InsertHooks (image storage, stub allocation, blob cleanup).
+#ifndef VIDEOTASK_SERVER_STORE_TASK_ROWS_H_
+#define VIDEOTASK_SERVER_STORE_TASK_ROWS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "server/domain/task.h"
+#include "server/store/dialect.h"
+#include "server/store/sql_session.h"
+#include "server/store/task_sql.h"
+#include "server/store/task_store.h"
+
+namespace videotask::store::internal {
+
+// What an engine does its own way while TaskTable::Insert runs (inside the
+// insert's transaction, on the same session).
+class InsertHooks {
+ public:
+  virtual ~InsertHooks() = default;
+  // Stores the image bytes of a new task before its row is written.
+  virtual absl::Status StoreImage(const Task& task, absl::string_view bytes) = 0;
+  // A free target_filename_stub for `base` (see ProbeStub).
+  virtual absl::StatusOr<std::string> AllocateStub(const std::string& base) = 0;
+  // The inserted task is terminal: its image may have no live user left.
+  virtual absl::Status ReleaseImage(const std::string& sha256) = 0;
+};
+
+// base, base_2, base_3, ...: starting at suffix `next` (0 or 1 = the base
+// itself), the first candidate `is_free` accepts. `next` becomes the suffix
+// after the one taken.
+absl::StatusOr<std::string> ProbeStub(
+    const std::string& base, int64_t& next,
+    absl::FunctionRef<absl::StatusOr<bool>(const std::string&)> is_free);
+
+// Binds kClaimBackend .. kClaimLimit.
+void BindClaim(RowWriter& out, absl::string_view backend, absl::string_view owner,
+               absl::Time lease_expiry, absl::Time now, int limit);
+
+class TaskTable {
+ public:
+  explicit TaskTable(const Dialect& dialect) : sql_(dialect) {}
+
+  const TaskStatements& sql() const { return sql_; }
+
+  // The tasks a statement returns, in its order.
+  absl::StatusOr<std::vector<Task>> Select(SqlSession& session, const std::string& sql,
+                                           SqlSession::Bind bind) const;
+
+  // task_store.h's contracts, on one session.
+  absl::StatusOr<Task> Get(SqlSession& session, absl::string_view id) const;
+  absl::StatusOr<ListPage> List(SqlSession& session, const ListQuery& query) const;
+  absl::StatusOr<std::vector<Task>> ListRecoverable(SqlSession& session, absl::string_view owner,
+                                                    absl::Time now) const;
+  absl::StatusOr<absl::Time> NextQueuedTime(SqlSession& session, absl::string_view backend) const;
+  absl::StatusOr<int64_t> CountQueued(SqlSession& session) const;
+  absl::Status RenewLeases(SqlSession& session, absl::string_view owner,
+                           absl::Time lease_expiry) const;
+
+  // Request-id idempotency, image, stub, the row and its labels. `clock`
+  // stamps create_time/update_time when unset; version becomes 1.
+  absl::StatusOr<InsertResult> Insert(SqlSession& session, InsertHooks& hooks, const Clock& clock,
+                                      const NewTask& item) const;
+  // Compare-and-set on version; ABORTED when it changed, NOT_FOUND.
+  absl::StatusOr<Task> Update(SqlSession& session, const Task& task) const;
+
+  // Whether a live (QUEUED..DOWNLOADING) task uses the image.
+  absl::StatusOr<bool> ImageInUse(SqlSession& session, absl::string_view sha256) const;
+
+ private:
+  // The task stored under task.request_id, when there is one with the same
+  // spec; ALREADY_EXISTS for another spec.
+  absl::StatusOr<std::vector<Task>> FindByRequestId(SqlSession& session, const Task& task) const;
+  absl::Status InsertLabels(SqlSession& session, const Task& task) const;
+  // SQL and parameter numbers of a List page.
+  std::string ListSql(const ListQuery& query, size_t states) const;
+
+  const TaskStatements sql_;
+};
+
+}  // namespace videotask::store::internal
+
+#endif  // VIDEOTASK_SERVER_STORE_TASK_ROWS_H_

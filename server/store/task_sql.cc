@@ -1,0 +1,106 @@
+#include "server/store/task_sql.h"
+
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/store/task_row.h"
+
+namespace videotask::store::internal {
+namespace {
+
+std::string InsertSql(const Dialect& d) {
+  std::vector<std::string> params;
+  for (int i = 0; i < kNumColumns; ++i) params.push_back(d.Param(i + 1));
+  return absl::StrCat("INSERT INTO tasks (", TaskColumnList(), ") VALUES (",
+                      absl::StrJoin(params, ", "), ")");
+}
+
+// Parameters: WriteTaskUpdate (1 id, 2 version, then kUpdatedColumns).
+std::string UpdateSql(const Dialect& d) {
+  int owner_param = 0;
+  std::vector<std::string> sets;
+  for (size_t i = 0; i < std::size(kUpdatedColumns); ++i) {
+    const TaskColumn column = kUpdatedColumns[i];
+    const int param = 3 + static_cast<int>(i);
+    if (column == kLeaseOwner) {
+      owner_param = param;
+      sets.push_back(absl::StrCat("lease_owner = ", d.Param(param, "text")));
+    } else if (column == kLeaseExpiry) {
+      // A lease kept by the same owner is never shortened by a stale copy.
+      const std::string owner = d.Param(owner_param, "text");
+      const std::string expiry = d.Param(param, "bigint");
+      sets.push_back(absl::StrCat("lease_expiry = CASE WHEN ", owner, " <> '' AND lease_owner = ",
+                                  owner, " AND lease_expiry IS NOT NULL AND ", expiry,
+                                  " IS NOT NULL AND lease_expiry > ", expiry,
+                                  " THEN lease_expiry ELSE ", expiry, " END"));
+    } else {
+      sets.push_back(absl::StrCat(TaskColumnName(column), " = ", d.Param(param)));
+    }
+  }
+  return absl::StrCat("UPDATE tasks SET ", absl::StrJoin(sets, ", "),
+                      ", version = version + 1 WHERE id = ", d.Param(1),
+                      " AND version = ", d.Param(2), " RETURNING ", TaskColumnList());
+}
+
+std::string ClaimableSql(const Dialect& d) {
+  const std::string now = d.Param(kClaimNow);
+  return absl::StrCat(" WHERE state = 1 AND backend = ", d.Param(kClaimBackend),
+                      " AND (next_attempt_time IS NULL OR next_attempt_time <= ", now,
+                      ") AND (lease_owner = '' OR lease_expiry IS NULL OR lease_expiry <= ", now,
+                      ") ORDER BY priority DESC, create_time, id LIMIT ", d.Param(kClaimLimit));
+}
+
+}  // namespace
+
+TaskStatements::TaskStatements(const Dialect& d)
+    : dialect(d),
+      columns(TaskColumnList()),
+      insert(InsertSql(d)),
+      select_by_id(absl::StrCat("SELECT ", columns, " FROM tasks WHERE id = ", d.Param(1))),
+      select_by_request_id(absl::StrCat("SELECT ", columns, " FROM tasks WHERE request_id = ",
+                                        d.Param(1), " AND request_id <> ''")),
+      update(UpdateSql(d)),
+      version_of(absl::StrCat("SELECT version FROM tasks WHERE id = ", d.Param(1))),
+      list_recoverable(absl::StrCat(
+          "SELECT ", columns,
+          " FROM tasks WHERE (state BETWEEN 2 AND 4 OR (state = 7 AND provider_cancel_pending = "
+          "1)) AND (lease_owner = '' OR lease_owner = ",
+          d.Param(1), " OR lease_expiry IS NULL OR lease_expiry <= ", d.Param(2),
+          ") ORDER BY create_time, id")),
+      renew(absl::StrCat("UPDATE tasks SET lease_expiry = ", d.Param(2), " WHERE lease_owner = ",
+                         d.Param(1), " AND lease_owner <> '' AND state BETWEEN 1 AND 4")),
+      // NULLS FIRST is SQLite's default order, spelled out for PostgreSQL.
+      next_queued(absl::StrCat("SELECT next_attempt_time FROM tasks WHERE state = 1 AND backend = ",
+                               d.Param(1), " ORDER BY next_attempt_time NULLS FIRST LIMIT 1")),
+      count_queued("SELECT COUNT(*) FROM tasks WHERE state = 1"),
+      image_in_use(absl::StrCat("SELECT 1 FROM tasks WHERE image_sha256 = ", d.Param(1),
+                                " AND image_sha256 <> '' AND state BETWEEN 1 AND 4 LIMIT 1")),
+      read_blob(absl::StrCat("SELECT data FROM blobs WHERE sha256 = ", d.Param(1))),
+      delete_blob(absl::StrCat("DELETE FROM blobs WHERE sha256 = ", d.Param(1))),
+      stub_counter(absl::StrCat("SELECT next FROM stub_counters WHERE base = ", d.Param(1))),
+      claimable(ClaimableSql(d)) {}
+
+std::string TaskStatements::ClaimSet(absl::string_view table) const {
+  const std::string now = dialect.Param(kClaimNow);
+  return absl::StrCat("state = 2, lease_owner = ", dialect.Param(kClaimOwner),
+                      ", lease_expiry = ", dialect.Param(kClaimLeaseExpiry),
+                      ", attempt_count = ", table, "attempt_count + 1, start_time = COALESCE(",
+                      table, "start_time, ", now, "), update_time = ", now, ", version = ", table,
+                      "version + 1");
+}
+
+std::string TaskStatements::InsertLabels(size_t count) const {
+  std::vector<std::string> rows;
+  for (size_t i = 0; i < count; ++i) {
+    const int key = 2 + 2 * static_cast<int>(i);
+    rows.push_back(absl::StrCat("(", dialect.Param(1), ", ", dialect.Param(key), ", ",
+                                dialect.Param(key + 1), ")"));
+  }
+  return absl::StrCat("INSERT INTO task_labels (task_id, key, value) VALUES ",
+                      absl::StrJoin(rows, ", "));
+}
+
+}  // namespace videotask::store::internal

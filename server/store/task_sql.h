@@ -1,0 +1,54 @@
+// The statements on `tasks`, `task_labels` and `blobs` that every engine
+// runs, written once and rendered for a Dialect. Each comment gives the
+// parameters in order; statements returning tasks return TaskColumnList().
+#ifndef VIDEOTASK_SERVER_STORE_TASK_SQL_H_
+#define VIDEOTASK_SERVER_STORE_TASK_SQL_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "server/store/dialect.h"
+
+namespace videotask::store::internal {
+
+// Parameters of the claim statements: BindClaim's order.
+inline constexpr int kClaimBackend = 1;
+inline constexpr int kClaimOwner = 2;
+inline constexpr int kClaimLeaseExpiry = 3;
+inline constexpr int kClaimNow = 4;
+inline constexpr int kClaimLimit = 5;
+
+struct TaskStatements {
+  explicit TaskStatements(const Dialect& dialect);
+
+  const Dialect& dialect;
+  const std::string columns;               // TaskColumnList()
+  const std::string insert;                // WriteTaskRow
+  const std::string select_by_id;          // id
+  const std::string select_by_request_id;  // request_id
+  // WriteTaskUpdate. A lease kept by the same owner is never shortened by
+  // a stale copy.
+  const std::string update;
+  const std::string version_of;        // id -> version
+  const std::string list_recoverable;  // owner, now
+  const std::string renew;             // owner, lease_expiry
+  const std::string next_queued;       // backend -> next_attempt_time
+  const std::string count_queued;      // -> count
+  const std::string image_in_use;      // sha256 -> a row when a live task uses it
+  const std::string read_blob;         // sha256 -> data
+  const std::string delete_blob;       // sha256
+  const std::string stub_counter;      // base -> next suffix to try
+  // WHERE/ORDER/LIMIT of the claimable tasks of a backend (kClaimBackend,
+  // kClaimNow, kClaimLimit), after "SELECT id FROM tasks".
+  const std::string claimable;
+  // The SET list that claims a row (kClaimOwner, kClaimLeaseExpiry,
+  // kClaimNow); `table` qualifies the column reads ("t." or "").
+  std::string ClaimSet(absl::string_view table) const;
+  // task_id, then key and value per label.
+  std::string InsertLabels(size_t count) const;
+};
+
+}  // namespace videotask::store::internal
+
+#endif  // VIDEOTASK_SERVER_STORE_TASK_SQL_H_

@@ -1,0 +1,240 @@
+// The store core shared by every engine, without an engine: the row codec,
+// the dialects and the helpers. What the core does on a real database is
+// covered by the conformance suite (store_conformance.cc) on each store.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/store/dialect.h"
+#include "server/store/schema.h"
+#include "server/store/store_util.h"
+#include "server/store/task_row.h"
+#include "server/store/task_rows.h"
+#include "server/store/task_sql.h"
+#include "tests/testing/status_matchers.h"
+
+namespace videotask::store::internal {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::videotask::testing::StatusIs;
+
+// One row held in memory: what a writer binds, a reader reads back.
+using Value = std::variant<std::monostate, int64_t, double, std::string>;
+
+class MemoryRow final : public RowWriter, public RowReader {
+ public:
+  RowWriter& Null() override { return Add(std::monostate()); }
+  RowWriter& Int(int64_t value) override { return Add(value); }
+  RowWriter& Double(double value) override { return Add(value); }
+  RowWriter& Text(absl::string_view value) override { return Add(std::string(value)); }
+  RowWriter& Blob(absl::string_view value) override { return Add(std::string(value)); }
+
+  bool IsNull(int column) const override {
+    return std::holds_alternative<std::monostate>(values_.at(column));
+  }
+  int64_t Int(int column) const override {
+    const Value& v = values_.at(column);
+    return std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0;
+  }
+  double Double(int column) const override { return std::get<double>(values_.at(column)); }
+  std::string Text(int column) const override { return std::get<std::string>(values_.at(column)); }
+
+  size_t size() const { return values_.size(); }
+
+ private:
+  RowWriter& Add(Value v) {
+    values_.push_back(std::move(v));
+    return *this;
+  }
+  std::vector<Value> values_;
+};
+
+// The reading side of a MemoryRow (its writer has methods of the same names).
+const RowReader& Read(const MemoryRow& row) { return row; }
+
+Task FullTask() {
+  Task t;
+  t.id = "t1";
+  t.request_id = "req-1";
+  t.spec.backend = "mock";
+  t.spec.model = "gen4_turbo";
+  t.spec.image.source = ImageSource::kServerPath;
+  t.spec.image.server_path = "/in/a.png";
+  t.spec.image.filename = "a.png";
+  t.spec.image.mime_type = "image/png";
+  t.spec.prompt_text = "zoom \"in\"";
+  t.spec.ratio = "1280:720";
+  t.spec.duration_seconds = 5;
+  t.spec.seed = 4'000'000'000u;
+  t.spec.target_filename_stub = "a";
+  t.spec.labels = {{"team", "a"}, {"env", "prod"}};
+  t.spec.priority = -3;
+  t.spec.public_figure_threshold = "low";
+  t.state = TaskState::kRunning;
+  t.provider_task_id = "p1";
+  t.provider_status = "RUNNING";
+  t.progress = 0.25f;
+  t.target_filename_stub = "a_2";
+  t.output_urls = {"https://x/1", "https://x/2"};
+  t.error.code = "E";
+  t.error.retryable = true;
+  t.attempt_count = 2;
+  t.image_sha256 = std::string(64, 'a');
+  t.image_size_bytes = 1234;
+  t.create_time = absl::FromUnixMicros(1'700'000'000'000'001);
+  t.update_time = t.create_time + absl::Seconds(1);
+  t.next_attempt_time = absl::InfiniteFuture();
+  t.lease_owner = "me";
+  t.lease_expiry = t.create_time + absl::Minutes(1);
+  t.provider_cancel_pending = true;
+  t.spec_fingerprint = "fp";
+  t.version = 7;
+  return t;
+}
+
+TEST(TaskRowTest, EveryColumnRoundTrips) {
+  const Task t = FullTask();
+  MemoryRow row;
+  WriteTaskRow(t, row);
+  ASSERT_EQ(row.size(), static_cast<size_t>(kNumColumns));
+  EXPECT_TRUE(row.IsNull(kStartTime));  // unset times are NULL
+  EXPECT_EQ(Read(row).Int(kNextAttemptTime), kFutureMicros);
+  VT_ASSERT_OK_AND_ASSIGN(Task back, ReadTaskRow(row));
+  EXPECT_EQ(back.id, t.id);
+  EXPECT_EQ(back.spec.seed, t.spec.seed);
+  EXPECT_EQ(back.spec.labels, t.spec.labels);
+  EXPECT_EQ(back.spec.image.source, t.spec.image.source);
+  EXPECT_EQ(back.state, t.state);
+  EXPECT_FLOAT_EQ(back.progress, t.progress);
+  EXPECT_EQ(back.output_urls, t.output_urls);
+  EXPECT_EQ(back.error.retryable, t.error.retryable);
+  EXPECT_EQ(back.create_time, t.create_time);
+  EXPECT_EQ(back.start_time, absl::InfinitePast());
+  EXPECT_EQ(back.next_attempt_time, absl::InfiniteFuture());
+  EXPECT_EQ(back.lease_expiry, t.lease_expiry);
+  EXPECT_TRUE(back.provider_cancel_pending);
+  EXPECT_EQ(back.version, t.version);
+}
+
+TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
+  Task t = FullTask();
+  MemoryRow bad_state;
+  t.state = static_cast<TaskState>(9);
+  WriteTaskRow(t, bad_state);
+  EXPECT_THAT(ReadTaskRow(bad_state).status(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("bad state")));
+}
+
+TEST(TaskRowTest, UpdateBindsIdVersionThenTheMutableColumns) {
+  MemoryRow row;
+  WriteTaskUpdate(FullTask(), row);
+  ASSERT_EQ(row.size(), 22u);  // the parameters of TaskStatements::update
+  EXPECT_EQ(Read(row).Text(0), "t1");
+  EXPECT_EQ(Read(row).Int(1), 7);
+  EXPECT_EQ(Read(row).Text(18), "me");  // ?19: the lease owner
+}
+
+TEST(DialectTest, PlaceholdersAndCasts) {
+  EXPECT_EQ(Dialect::Sqlite().Param(3, "bigint"), "?3");
+  EXPECT_EQ(Dialect::Postgres().Param(3), "$3");
+  EXPECT_EQ(Dialect::Postgres().Param(3, "bigint"), "$3::bigint");
+  EXPECT_EQ(Dialect::Sqlite().ColumnType(SqlType::kBlob), "BLOB");
+  EXPECT_EQ(Dialect::Postgres().ColumnType(SqlType::kBlob), "BYTEA");
+  EXPECT_EQ(Dialect::Sqlite().ColumnType(SqlType::kBigInt), "INTEGER");
+  EXPECT_EQ(Dialect::Postgres().ColumnType(SqlType::kKey), "TEXT COLLATE \"C\"");
+}
+
+TEST(TaskStatementsTest, RenderedOncePerDialect) {
+  const TaskStatements sqlite(Dialect::Sqlite());
+  const TaskStatements pg(Dialect::Postgres());
+  EXPECT_THAT(sqlite.update, HasSubstr("lease_owner = ?19,"));
+  EXPECT_THAT(pg.update, HasSubstr("lease_owner = $19::text,"));
+  EXPECT_THAT(sqlite.insert, HasSubstr("?43)"));
+  EXPECT_THAT(pg.insert, HasSubstr("$43)"));
+  EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
+  EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
+  for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
+    EXPECT_THAT(*sql, Not(HasSubstr("$"))) << *sql;
+  }
+}
+
+TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
+  const std::string sqlite = SchemaV1(Dialect::Sqlite());
+  const std::string pg = SchemaV1(Dialect::Postgres());
+  EXPECT_THAT(sqlite, HasSubstr("  data BLOB NOT NULL\n"));
+  EXPECT_THAT(pg, HasSubstr("  data BYTEA NOT NULL\n"));
+  EXPECT_THAT(sqlite, HasSubstr(") WITHOUT ROWID;"));
+  EXPECT_THAT(pg, Not(HasSubstr("WITHOUT ROWID")));
+  EXPECT_THAT(pg, HasSubstr("target_filename_stub TEXT COLLATE \"C\" NOT NULL"));
+  EXPECT_THAT(pg, HasSubstr("next_attempt_time NULLS FIRST"));
+  for (int c = 0; c < kNumColumns; ++c) {
+    EXPECT_THAT(sqlite, HasSubstr(absl::StrCat("  ", TaskColumnName(c), " "))) << c;
+  }
+}
+
+TEST(SchemaTest, VersionChecks) {
+  VT_EXPECT_OK(CheckSchemaVersion(1, 1));
+  EXPECT_THAT(CheckSchemaVersion(2, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("v2 is newer")));
+  EXPECT_THAT(CheckSchemaVersion(-1, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("invalid")));
+}
+
+TEST(StoreUtilTest, WithContextKeepsCodeAndPayloads) {
+  absl::Status status = absl::AlreadyExistsError("duplicate key");
+  status.SetPayload("type.example/sqlstate", absl::Cord("23505"));
+  absl::Status wrapped = WithContext(status, "insert task t1");
+  EXPECT_EQ(wrapped.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(wrapped.message(), "insert task t1: duplicate key");
+  ASSERT_TRUE(wrapped.GetPayload("type.example/sqlstate").has_value());
+  EXPECT_EQ(*wrapped.GetPayload("type.example/sqlstate"), "23505");
+  VT_EXPECT_OK(WithContext(absl::OkStatus(), "ignored"));
+}
+
+TEST(StoreUtilTest, Digests) {
+  EXPECT_TRUE(IsHexDigest(std::string(64, 'f')));
+  EXPECT_FALSE(IsHexDigest(std::string(64, 'F')));
+  EXPECT_FALSE(IsHexDigest(std::string(63, 'a')));
+  Task t;
+  t.id = "t";
+  VT_EXPECT_OK(CheckImageDigest(t));  // no image
+  t.image_sha256 = "../etc";
+  EXPECT_THAT(CheckImageDigest(t), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("image_sha256")));
+  EXPECT_THAT(CheckReadDigest("xyz"), StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
+TEST(ProbeStubTest, TakesTheFirstFreeSuffixAndAdvances) {
+  int64_t next = 0;
+  std::vector<std::string> tried;
+  auto free_from_3 = [&](const std::string& c) -> absl::StatusOr<bool> {
+    tried.push_back(c);
+    return c == "a_3";
+  };
+  VT_ASSERT_OK_AND_ASSIGN(std::string stub, ProbeStub("a", next, free_from_3));
+  EXPECT_EQ(stub, "a_3");
+  EXPECT_EQ(next, 4);
+  EXPECT_THAT(tried, ::testing::ElementsAre("a", "a_2", "a_3"));
+  next = 0;
+  VT_ASSERT_OK_AND_ASSIGN(stub, ProbeStub("b", next, [](const std::string&) { return true; }));
+  EXPECT_EQ(stub, "b");
+  EXPECT_EQ(next, 2);
+  EXPECT_THAT(ProbeStub("c", next,
+                        [](const std::string&) -> absl::StatusOr<bool> {
+                          return absl::UnavailableError("down");
+                        })
+                  .status(),
+              StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+}
+
+}  // namespace
+}  // namespace videotask::store::internal
