@@ -20,8 +20,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 COMPAT = os.path.dirname(HERE)
 ROOT = os.path.dirname(COMPAT)
 
-# Folders of the checkout that are not part of the CMake source tree.
-SKIP_DIRS = {".git", "bazel-compat", "var"}
+# Folders of the checkout that are not part of the CMake source tree
+# (examples/ holds projects of their own, built against the installed package).
+SKIP_DIRS = {".git", "bazel-compat", "var", "examples"}
 
 # Folders of @videotask_src that link somewhere else in the checkout (deps.bzl).
 LINKS = {

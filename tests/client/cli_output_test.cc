@@ -74,7 +74,9 @@ TEST(DescribeErrorTest, UnreachableNamesTheServer) {
 }
 
 TEST(ConnectionTest, TokenNeedsTlsOffLoopback) {
+  FakeClock clock;
   GlobalOptions options;
+  options.clock = &clock;
   options.token = "s3cret-token";
   options.server = "videotask.example:50051";
   auto refused = Connection::Create(options);
@@ -90,12 +92,19 @@ TEST(ConnectionTest, TokenNeedsTlsOffLoopback) {
 }
 
 TEST(ConnectionTest, UnreadableCaFileIsAUsageError) {
+  FakeClock clock;
   GlobalOptions options;
+  options.clock = &clock;
   options.tls_ca_file = "/nonexistent/ca.pem";
   auto refused = Connection::Create(options);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(ExitCodeFor(refused.status()), kExitUsage);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--tls-ca"));
+}
+
+TEST(ConnectionTest, NeedsAClock) {
+  GlobalOptions options;
+  EXPECT_EQ(Connection::Create(options).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
