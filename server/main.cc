@@ -129,7 +129,8 @@ std::vector<std::string> EnabledBackends(const backends::BackendRegistry& regist
   return names;
 }
 
-absl::StatusOr<AppConfig> ConfigFromFlags(const backends::BackendRegistry& registry) {
+absl::StatusOr<AppConfig> ConfigFromFlags() {
+  VT_ASSIGN_OR_RETURN(backends::BackendRegistry registry, BuiltinRegistry());
   AppConfig config;
   config.data_dir = absl::GetFlag(FLAGS_data_dir);
   config.store = absl::GetFlag(FLAGS_store);
@@ -189,24 +190,33 @@ absl::StatusOr<Security> SecurityFromFlags() {
   return security;
 }
 
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+void LogSecurity(const auth::SecurityOptions& security) {
+  VT_LOG_INFO("transport: {}{}; callers: {}",
+              security.tls.cert_file.empty() ? "plain text" : "TLS",
+              security.tls.client_ca_file.empty() ? "" : " with client certificates",
+              security.tokens == nullptr
+                  ? "not authenticated"
+                  : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
+}
+
 int Run() {
   if (!SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     VT_LOG_ERROR("--log_level must be one of debug, info, warn, error, off");
     return 2;
   }
   // Signals are taken by a sigwait thread, never by handlers inside gRPC.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockStopSignals();
 
-  absl::StatusOr<backends::BackendRegistry> registry = BuiltinRegistry();
-  if (!registry.ok()) {
-    VT_LOG_ERROR("cannot start: {}", registry.status().message());
-    return 1;
-  }
-  absl::StatusOr<AppConfig> config = ConfigFromFlags(*registry);
+  absl::StatusOr<AppConfig> config = ConfigFromFlags();
   if (!config.ok()) {
     VT_LOG_ERROR("{}", config.status().message());
     return 2;
@@ -234,12 +244,7 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
-  VT_LOG_INFO("transport: {}{}; callers: {}",
-              security.tls.cert_file.empty() ? "plain text" : "TLS",
-              security.tls.client_ca_file.empty() ? "" : " with client certificates",
-              security.tokens == nullptr
-                  ? "not authenticated"
-                  : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
+  LogSecurity(security);
   builder.AddListeningPort(listen, secured->credentials, &port);
   int64_t max_message = std::min<int64_t>(
       INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));

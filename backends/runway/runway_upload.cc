@@ -16,21 +16,15 @@
 namespace videotask::backends {
 
 using runway_internal::Annotate;
-using runway_internal::CreateBody;
 using runway_internal::DataUriLength;
 using runway_internal::Dump;
-using runway_internal::EscapeSegment;
 using runway_internal::Is2xx;
-using runway_internal::IsPlausibleTaskId;
 using runway_internal::Json;
-using runway_internal::kDownloadTimeout;
 using runway_internal::kMaxApiAnswerBytes;
 using runway_internal::kUploadTimeout;
 using runway_internal::MultipartBody;
 using runway_internal::NotSent;
 using runway_internal::ParseJson;
-using runway_internal::ParseRetryAfter;
-using runway_internal::StateFromText;
 using runway_internal::StatusFromAnswer;
 using runway_internal::StringField;
 using runway_internal::UploadFilename;
