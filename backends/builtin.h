@@ -3,7 +3,7 @@
 #define VIDEOTASK_BACKENDS_BUILTIN_H_
 
 #include "absl/status/status.h"
-#include "backends/api/backend.h"
+#include "backends/api/registry.h"
 
 namespace videotask::backends {
 

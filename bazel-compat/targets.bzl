@@ -60,6 +60,7 @@ UNIT_TESTS = [
     "common_test",
     "http_transport_test",
     "runway_capabilities_test",
+    "backend_registry_test",
     "cli_unit_test",
     "client_channel_test",
     "domain_test",

@@ -7,7 +7,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "backends/builtin.h"
+#include "backends/http/curl_transport.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -22,10 +22,11 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   if (config.backends.empty()) {
     return absl::InvalidArgumentError("no backend is enabled (--backends)");
   }
-  if (config.default_backend.empty()) config.default_backend = config.backends.front().name;
+  if (config.default_backend.empty()) {
+    config.default_backend = config.backends.front().config.name;
+  }
   std::unique_ptr<App> app(new App(std::move(config)));
   const AppConfig& cfg = app->config_;
-  app->http_ = std::move(http);
   VT_RETURN_IF_ERROR(MakeDirs(cfg.data_dir));
   VT_RETURN_IF_ERROR(MakeDirs(cfg.output_dir));
 
@@ -48,25 +49,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
         "--store must be \"sqlite\" or a connection string starting with postgresql://");
   }
 
-  backends::BackendRegistry registry;
-  VT_RETURN_IF_ERROR(backends::RegisterBuiltinBackends(registry));
-  std::vector<engine::EngineBackend> enabled;
-  bool default_found = false;
-  for (const backends::BackendConfig& bc : cfg.backends) {
-    VT_ASSIGN_OR_RETURN(const backends::BackendFactory* factory, registry.Find(bc.name));
-    backends::BackendDeps deps{clock, app->http_.get()};
-    absl::StatusOr<std::unique_ptr<backends::Backend>> backend = factory->Create(bc, deps);
-    if (!backend.ok()) {
-      return absl::Status(backend.status().code(),
-                          absl::StrCat("backend ", bc.name, ": ", backend.status().message()));
-    }
-    enabled.push_back(engine::EngineBackend{bc, *std::move(backend)});
-    default_found = default_found || bc.name == cfg.default_backend;
-  }
-  if (!default_found) {
-    return absl::InvalidArgumentError(absl::StrCat("--default_backend \"", cfg.default_backend,
-                                                   "\" is not among the enabled --backends"));
-  }
+  VT_ASSIGN_OR_RETURN(std::vector<backends::EnabledBackend> enabled,
+                      app->MakeBackends(clock, std::move(http)));
 
   engine::EngineOptions engine_options;
   engine_options.owner = absl::StrCat("videotaskd-", ::getpid(), "-",
@@ -75,7 +59,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   engine_options.retry = cfg.retry;
   engine_options.output_dir = cfg.output_dir;
   engine_options.max_queued_tasks = cfg.max_queued_tasks;
-  for (const engine::EngineBackend& b : enabled) {
+  for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }
   app->workers_ = std::make_unique<ThreadPool>(cfg.worker_threads);
@@ -91,6 +75,42 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
       *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_);
   return app;
+}
+
+absl::StatusOr<std::vector<backends::EnabledBackend>> App::MakeBackends(
+    const Clock& clock, std::unique_ptr<backends::HttpTransport> http) {
+  bool needs_http = false;
+  for (const backends::BackendSetup& setup : config_.backends) {
+    needs_http = needs_http || setup.needs_http;
+  }
+  if (needs_http && http == nullptr) {
+    backends::CurlOptions options;
+    options.clock = &clock;
+    VT_ASSIGN_OR_RETURN(http, backends::CurlTransport::Create(options));
+  }
+  http_ = std::move(http);
+  std::vector<backends::EnabledBackend> enabled;
+  bool default_found = false;
+  for (const backends::BackendSetup& setup : config_.backends) {
+    const backends::BackendConfig& bc = setup.config;
+    if (!setup.create) {
+      return absl::InvalidArgumentError(absl::StrCat("backend ", bc.name, " has no factory"));
+    }
+    backend_rngs_.push_back(std::make_unique<absl::BitGen>());
+    backends::BackendDeps deps{clock, *backend_rngs_.back(), http_.get()};
+    absl::StatusOr<std::unique_ptr<backends::Backend>> backend = setup.create(bc, deps);
+    if (!backend.ok()) {
+      return absl::Status(backend.status().code(),
+                          absl::StrCat("backend ", bc.name, ": ", backend.status().message()));
+    }
+    enabled.push_back(backends::EnabledBackend{bc, *std::move(backend)});
+    default_found = default_found || bc.name == config_.default_backend;
+  }
+  if (!default_found) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_backend \"", config_.default_backend,
+                                                   "\" is not among the enabled --backends"));
+  }
+  return enabled;
 }
 
 App::~App() {
@@ -116,7 +136,7 @@ void App::Stop() {
 }
 
 backends::Backend* App::backend(absl::string_view name) {
-  const engine::EngineBackend* b = engine_->FindBackend(name);
+  const backends::EnabledBackend* b = engine_->FindBackend(name);
   return b == nullptr ? nullptr : b->backend.get();
 }
 

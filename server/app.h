@@ -11,6 +11,7 @@
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "backends/api/backend.h"
+#include "backends/api/registry.h"
 #include "backends/http/http_transport.h"
 #include "common/clock.h"
 #include "common/executor.h"
@@ -30,8 +31,10 @@ struct AppConfig {
   std::string store = "sqlite";
   std::string image_root;
   int64_t max_image_bytes = 16 << 20;
-  std::vector<backends::BackendConfig> backends;  // enabled, in order
-  std::string default_backend;                    // "" = the first enabled
+  // Enabled backends, in order (BackendRegistry::Configure, or a test's
+  // own setups).
+  std::vector<backends::BackendSetup> backends;
+  std::string default_backend;  // "" = the first enabled
   int worker_threads = 16;
   int api_threads = 8;
   int64_t max_queued_tasks = 1'000'000;
@@ -41,10 +44,11 @@ struct AppConfig {
 
 class App {
  public:
-  // `clock` is borrowed and outlives the app. `http` may be null when no
-  // enabled backend needs it.
-  static absl::StatusOr<std::unique_ptr<App>> Create(AppConfig config, const Clock& clock,
-                                                     std::unique_ptr<backends::HttpTransport> http);
+  // `clock` is borrowed and outlives the app. Builds every backend of
+  // config.backends. `http` serves every backend that needs HTTP; when it is
+  // null and one does, the app makes one CurlTransport for all of them.
+  static absl::StatusOr<std::unique_ptr<App>> Create(
+      AppConfig config, const Clock& clock, std::unique_ptr<backends::HttpTransport> http = nullptr);
   ~App();
 
   // Recovers what a previous process left, then starts dispatching.
@@ -64,9 +68,14 @@ class App {
 
  private:
   explicit App(AppConfig config) : config_(std::move(config)) {}
+  // The transport (given, or made when a backend needs one) and the backends.
+  absl::StatusOr<std::vector<backends::EnabledBackend>> MakeBackends(
+      const Clock& clock, std::unique_ptr<backends::HttpTransport> http);
 
   AppConfig config_;
   absl::BitGen rng_;
+  // One generator per backend: each serializes its own use.
+  std::vector<std::unique_ptr<absl::BitGen>> backend_rngs_;
   std::unique_ptr<backends::HttpTransport> http_;
   std::unique_ptr<store::TaskStore> store_;
   engine::WatchHub hub_;

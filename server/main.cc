@@ -20,14 +20,55 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "backends/http/curl_transport.h"
-#include "backends/http/url_policy.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "backends/api/registry.h"
+#include "backends/builtin.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "server/app.h"
 #include "server/auth/auth.h"
 #include "videotask/version.h"
+
+namespace videotask {
+
+// Every backend this binary was built with.
+absl::StatusOr<backends::BackendRegistry> BuiltinRegistry() {
+  backends::BackendRegistry registry;
+  absl::Status added = backends::RegisterBuiltinBackends(registry);
+  if (!added.ok()) return added;
+  return registry;
+}
+
+// --backends's help, from the registry.
+std::string BackendsFlagHelp() {
+  absl::StatusOr<backends::BackendRegistry> registry = BuiltinRegistry();
+  if (!registry.ok()) return std::string(registry.status().message());
+  std::vector<std::string> secrets;
+  for (const backends::BackendDescriptor& d : registry->descriptors()) {
+    if (d.default_enabled == backends::DefaultEnabled::kWhenSecretSet) {
+      secrets.push_back(d.secret_env);
+    }
+  }
+  std::string help = absl::StrCat("Comma list of enabled backends (",
+                                  absl::StrJoin(registry->Names(), ", "), "). Empty = \"",
+                                  absl::StrJoin(registry->DefaultNames(
+                                                    [](absl::string_view) { return ""; }),
+                                                ","),
+                                  "\"");
+  if (!secrets.empty()) {
+    absl::StrAppend(&help, ", or \"",
+                    absl::StrJoin(registry->DefaultNames([](absl::string_view) { return "set"; }),
+                                  ","),
+                    "\" when ", absl::StrJoin(secrets, " and "),
+                    secrets.size() == 1 ? " is" : " are", " set (each only when its own is)");
+  }
+  if (secrets.size() <= 1) help = help.substr(0, help.find(" (each"));
+  return absl::StrCat(help, ".");
+}
+
+}  // namespace videotask
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve gRPC on (host:port). Loopback by default; port 0 picks a free port "
@@ -41,9 +82,7 @@ ABSL_FLAG(std::string, store, "sqlite",
           "Task queue: \"sqlite\" (in --data_dir) or a PostgreSQL connection string "
           "(postgresql://user@host:port/db?...) shared by several videotaskd replicas.");
 ABSL_FLAG(std::string, output_dir, "", "Directory for output videos; empty = <data_dir>/outputs.");
-ABSL_FLAG(std::string, backends, "",
-          "Comma list of enabled backends (mock, runway). Empty = \"mock\", or \"runway,mock\" when "
-          "RUNWAYML_API_SECRET is set.");
+ABSL_FLAG(std::string, backends, "", videotask::BackendsFlagHelp());
 ABSL_FLAG(std::string, default_backend, "",
           "Backend for tasks that name none; empty = the first of --backends.");
 ABSL_FLAG(std::string, image_root, "",
@@ -73,24 +112,6 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "File of bearer tokens, one per line ('#' comments): every call but health checks "
           "must send \"authorization: Bearer <token>\" or gets UNAUTHENTICATED.");
 
-ABSL_FLAG(int, mock_max_concurrency, 512, "mock: provider tasks running at once.");
-ABSL_FLAG(absl::Duration, mock_min_submit_interval, absl::ZeroDuration(),
-          "mock: minimum time between two creations.");
-ABSL_FLAG(absl::Duration, mock_poll_interval, absl::Milliseconds(50), "mock: poll interval.");
-ABSL_FLAG(std::string, mock_ledger, "",
-          "mock: append every provider create to this file (\"<task id> <provider id>\"), to prove "
-          "across restarts that nothing was created twice.");
-
-ABSL_FLAG(int, runway_max_concurrency, 4, "runway: provider tasks running at once.");
-ABSL_FLAG(absl::Duration, runway_min_submit_interval, absl::Seconds(2),
-          "runway: minimum time between two creations.");
-ABSL_FLAG(absl::Duration, runway_poll_interval, absl::Seconds(6),
-          "runway: poll interval (at least 5s unless the base URL is a loopback address).");
-ABSL_FLAG(absl::Duration, runway_poll_jitter, absl::Milliseconds(1500),
-          "runway: +- random spread around the poll interval.");
-ABSL_FLAG(std::string, runway_base_url, "https://api.dev.runwayml.com",
-          "runway: API base URL (plain http only for loopback hosts).");
-
 namespace videotask {
 namespace {
 
@@ -98,11 +119,11 @@ struct Fatal {
   std::string message;
 };
 
-std::vector<std::string> EnabledBackends() {
+// The names in --backends, or the registry's default list.
+std::vector<std::string> EnabledBackends(const backends::BackendRegistry& registry,
+                                         const backends::EnvReader& env) {
   std::string list = absl::GetFlag(FLAGS_backends);
-  const char* secret = std::getenv("RUNWAYML_API_SECRET");
-  bool have_secret = secret != nullptr && *secret != '\0';
-  if (list.empty()) list = have_secret ? "runway,mock" : "mock";
+  if (list.empty()) return registry.DefaultNames(env);
   std::vector<std::string> names;
   for (absl::string_view name : absl::StrSplit(list, ',', absl::SkipWhitespace())) {
     names.emplace_back(absl::StripAsciiWhitespace(name));
@@ -111,6 +132,7 @@ std::vector<std::string> EnabledBackends() {
 }
 
 absl::StatusOr<AppConfig> ConfigFromFlags() {
+  VT_ASSIGN_OR_RETURN(backends::BackendRegistry registry, BuiltinRegistry());
   AppConfig config;
   config.data_dir = absl::GetFlag(FLAGS_data_dir);
   config.store = absl::GetFlag(FLAGS_store);
@@ -133,57 +155,13 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   if (config.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("--retry_max_attempts must be at least 1");
   }
-  for (const std::string& name : EnabledBackends()) {
-    backends::BackendConfig bc;
-    bc.name = name;
-    bc.max_image_bytes = config.max_image_bytes;
-    if (name == "mock") {
-      bc.max_concurrency = absl::GetFlag(FLAGS_mock_max_concurrency);
-      bc.min_submit_interval = absl::GetFlag(FLAGS_mock_min_submit_interval);
-      bc.poll_interval = absl::GetFlag(FLAGS_mock_poll_interval);
-      bc.ledger_path = absl::GetFlag(FLAGS_mock_ledger);
-    } else if (name == "runway") {
-      bc.max_concurrency = absl::GetFlag(FLAGS_runway_max_concurrency);
-      bc.min_submit_interval = absl::GetFlag(FLAGS_runway_min_submit_interval);
-      bc.poll_interval = absl::GetFlag(FLAGS_runway_poll_interval);
-      bc.poll_jitter = absl::GetFlag(FLAGS_runway_poll_jitter);
-      bc.base_url = absl::GetFlag(FLAGS_runway_base_url);
-      const char* secret = std::getenv("RUNWAYML_API_SECRET");
-      if (secret == nullptr || *secret == '\0') {
-        return absl::FailedPreconditionError(
-            "backend runway needs the RUNWAYML_API_SECRET environment variable (the API key); "
-            "it is not set");
-      }
-      bc.api_secret = secret;
-      if (bc.poll_interval < absl::Seconds(5) && !backends::IsLoopbackUrl(bc.base_url)) {
-        return absl::InvalidArgumentError(
-            "--runway_poll_interval must be at least 5s: the provider does not update a task more "
-            "often (shorter intervals are allowed only for a loopback --runway_base_url)");
-      }
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--backends names \"", name, "\"; known backends: mock, runway"));
-    }
-    if (bc.max_concurrency < 1) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, "_max_concurrency must be >= 1"));
-    }
-    if (bc.min_submit_interval < absl::ZeroDuration() || bc.poll_interval < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, "_* durations must be >= 0"));
-    }
-    config.backends.push_back(std::move(bc));
-  }
+  // Each backend reads its own flags (defined in its folder) and secret.
+  backends::BackendConfig base;
+  base.max_image_bytes = config.max_image_bytes;
+  const backends::EnvReader env = backends::ProcessEnv();
+  VT_ASSIGN_OR_RETURN(config.backends,
+                      registry.Configure(EnabledBackends(registry, env), base, env));
   return config;
-}
-
-// The HTTP client, when an enabled backend talks HTTP.
-absl::StatusOr<std::unique_ptr<backends::HttpTransport>> MakeHttpTransport(const AppConfig& config) {
-  for (const backends::BackendConfig& b : config.backends) {
-    if (b.name != "runway") continue;
-    absl::StatusOr<std::unique_ptr<backends::CurlTransport>> curl = backends::CurlTransport::Create();
-    if (!curl.ok()) return curl.status();
-    return std::unique_ptr<backends::HttpTransport>(*std::move(curl));
-  }
-  return std::unique_ptr<backends::HttpTransport>();
 }
 
 // TLS and bearer tokens from the flags, read before anything starts so a bad
@@ -214,17 +192,31 @@ absl::StatusOr<Security> SecurityFromFlags() {
   return security;
 }
 
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+void LogSecurity(const auth::SecurityOptions& security) {
+  VT_LOG_INFO("transport: {}{}; callers: {}",
+              security.tls.cert_file.empty() ? "plain text" : "TLS",
+              security.tls.client_ca_file.empty() ? "" : " with client certificates",
+              security.tokens == nullptr
+                  ? "not authenticated"
+                  : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
+}
+
 int Run() {
   if (!SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     VT_LOG_ERROR("--log_level must be one of debug, info, warn, error, off");
     return 2;
   }
   // Signals are taken by a sigwait thread, never by handlers inside gRPC.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = BlockStopSignals();
 
   absl::StatusOr<AppConfig> config = ConfigFromFlags();
   if (!config.ok()) {
@@ -238,12 +230,7 @@ int Run() {
   }
   const auth::SecurityOptions& security = secured->options;
   SystemClock clock;
-  absl::StatusOr<std::unique_ptr<backends::HttpTransport>> http = MakeHttpTransport(*config);
-  if (!http.ok()) {
-    VT_LOG_ERROR("cannot start: {}", http.status().message());
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock, *std::move(http));
+  absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock);
   if (!app.ok()) {
     VT_LOG_ERROR("cannot start: {}", app.status().message());
     return 1;
@@ -259,12 +246,7 @@ int Run() {
   grpc::ServerBuilder builder;
   int port = 0;
   std::string listen = absl::GetFlag(FLAGS_listen);
-  VT_LOG_INFO("transport: {}{}; callers: {}",
-              security.tls.cert_file.empty() ? "plain text" : "TLS",
-              security.tls.client_ca_file.empty() ? "" : " with client certificates",
-              security.tokens == nullptr
-                  ? "not authenticated"
-                  : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
+  LogSecurity(security);
   builder.AddListeningPort(listen, secured->credentials, &port);
   int64_t max_message = std::min<int64_t>(
       INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));
@@ -315,7 +297,7 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "videotaskd: turns still images into short videos.\n"
-      "  videotaskd [--listen=127.0.0.1:50051] [--data_dir=./var/videotask] [--backends=mock]\n"
+      "  videotaskd [--listen=127.0.0.1:50051] [--data_dir=./var/videotask] [--backends=a,b]\n"
       "Run with --helpfull for every flag.");
   absl::FlagsUsageConfig usage;
   usage.version_string = [] { return std::string("videotaskd " VIDEOTASK_VERSION "\n"); };

@@ -5,6 +5,7 @@
 #define VIDEOTASK_BACKENDS_API_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,7 +82,9 @@ class Backend {
                                    OutputSink& sink) = 0;
 };
 
-// Settings of one enabled backend, from flags.
+// Settings of one enabled backend that the engine uses, from flags. What
+// only one backend knows (its URL, its secret, ...) stays in that backend's
+// own options (see registry.h).
 struct BackendConfig {
   std::string name;
   int max_concurrency = 4;
@@ -90,36 +93,22 @@ struct BackendConfig {
   absl::Duration poll_jitter = absl::ZeroDuration();  // +- around poll_interval
   int64_t max_image_bytes = 16 << 20;
   int64_t max_output_bytes = int64_t{512} << 20;
-  std::string base_url;    // runway: provider API base
-  std::string api_secret;  // runway: never logged
-  std::string ledger_path;  // mock: append-only log of provider creates
 };
 
 // What a backend may use; borrowed, outlive the backend.
 struct BackendDeps {
   const Clock& clock;
-  HttpTransport* http;  // null when no backend needs HTTP
+  // Given to this backend alone; not thread-safe, so the backend serializes
+  // its use.
+  absl::BitGenRef rng;
+  HttpTransport* http;  // null when no enabled backend needs HTTP
 };
 
-class BackendFactory {
- public:
-  virtual ~BackendFactory() = default;
-  virtual absl::string_view name() const = 0;
-  virtual absl::StatusOr<std::unique_ptr<Backend>> Create(const BackendConfig& config,
-                                                          const BackendDeps& deps) const = 0;
-};
-
-// Maps names to factories. Built in main and in each test, never global.
-class BackendRegistry {
- public:
-  // ALREADY_EXISTS for a second factory with the same name.
-  absl::Status Add(std::unique_ptr<BackendFactory> factory);
-  // NOT_FOUND, listing the known names, for an unknown one.
-  absl::StatusOr<const BackendFactory*> Find(absl::string_view name) const;
-  std::vector<std::string> Names() const;  // sorted
-
- private:
-  std::map<std::string, std::unique_ptr<BackendFactory>, std::less<>> factories_;
+// One enabled backend with its limits: what the engine dispatches to and
+// what the API validates against.
+struct EnabledBackend {
+  BackendConfig config;
+  std::unique_ptr<Backend> backend;
 };
 
 }  // namespace videotask::backends

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
 namespace videotask::backends {
 
 struct ModelCapabilities {
@@ -27,6 +31,9 @@ struct Capabilities {
   int64_t max_image_bytes = 0;
   std::vector<std::string> image_mime_types;  // "image/png", ...
   bool accepts_https_uri = true;  // the provider fetches https:// images itself
+  // Values of spec.public_figure_threshold it takes besides "" (the
+  // provider's default); none = the option is not offered.
+  std::vector<std::string> public_figure_thresholds;
 
   // nullptr when the backend has no such model.
   const ModelCapabilities* FindModel(const std::string& name) const {
@@ -45,6 +52,52 @@ inline std::map<std::string, std::string> Gen4RatioAliases() {
 inline std::vector<std::string> Gen4Ratios() {
   return {"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"};
 }
+
+// The capability checks, written once for every backend. The API runs them
+// field by field while it validates a submit; a backend may run them all on
+// what it is given (ResolveAgainstCapabilities). Errors are INVALID_ARGUMENT
+// whose message starts with the field path ("spec.ratio ..."); callers add
+// their own prefix ("requests[3].").
+
+inline constexpr size_t kMaxImageUri = 2048;
+// An https:// URL of 13..kMaxImageUri characters without spaces or control
+// characters: the only image URL a provider is given.
+bool IsHttpsImageUri(absl::string_view uri);
+
+// The model named (or the default for ""), or an error listing the models.
+absl::StatusOr<const ModelCapabilities*> ResolveModel(const Capabilities& caps,
+                                                      absl::string_view backend,
+                                                      absl::string_view model);
+// An https:// image, when the backend does not fetch URLs itself.
+absl::Status CheckImageUriAccepted(const Capabilities& caps, absl::string_view backend);
+// The type sniffed from image bytes sent in `field`.
+absl::Status CheckImageType(const Capabilities& caps, absl::string_view backend,
+                            absl::string_view field, absl::string_view mime_type);
+// The type declared for an https:// image (any case).
+absl::Status CheckDeclaredImageType(const Capabilities& caps, absl::string_view declared);
+// The image bytes limit: the smaller of the server's and the backend's.
+int64_t ImageByteLimit(const Capabilities& caps, int64_t server_limit);
+absl::Status CheckImageSize(absl::string_view field, int64_t size, int64_t limit);
+absl::Status CheckPrompt(const ModelCapabilities& model, absl::string_view prompt);
+// "" = the model's default ratio; an alias resolves to its pixel ratio.
+absl::StatusOr<std::string> ResolveRatio(const ModelCapabilities& model, absl::string_view ratio);
+// 0 = the model's default duration.
+absl::StatusOr<int> ResolveDuration(const ModelCapabilities& model, int seconds);
+absl::Status CheckPublicFigureThreshold(const Capabilities& caps, absl::string_view backend,
+                                        absl::string_view threshold);
+
+struct StartRequest;
+// What ResolveAgainstCapabilities fills in.
+struct ResolvedOptions {
+  std::string model;
+  std::string ratio;
+  int duration_seconds = 0;
+};
+// Every check above on one provider request (model, image, prompt, ratio,
+// duration, moderation), with defaults and aliases resolved.
+absl::StatusOr<ResolvedOptions> ResolveAgainstCapabilities(const Capabilities& caps,
+                                                           absl::string_view backend,
+                                                           const StartRequest& request);
 
 }  // namespace videotask::backends
 

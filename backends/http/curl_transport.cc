@@ -162,6 +162,11 @@ absl::Status ClassifyCurlError(CURL* curl, CURLcode code, const char* errbuf,
   }
 }
 
+const Clock& SystemClockInstance() {
+  static const SystemClock* clock = new SystemClock();
+  return *clock;
+}
+
 }  // namespace
 
 struct CurlTransport::ShareLocks {
@@ -206,7 +211,8 @@ absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create(CurlOptions
 }
 
 CurlTransport::CurlTransport(CurlOptions options)
-    : options_(std::move(options)), share_locks_(std::make_unique<ShareLocks>()) {
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : SystemClockInstance()), share_locks_(std::make_unique<ShareLocks>()) {
   CURLSH* share = curl_share_init();
   if (share != nullptr) {
     curl_share_setopt(share, CURLSHOPT_LOCKFUNC, ShareLock);
@@ -356,7 +362,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
     curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
   }
 
-  const absl::Time start = absl::Now();
+  const absl::Time start = clock_.Now();
   CURLcode code = curl_easy_perform(curl);
   absl::Status status;
   if (code != CURLE_OK) {
@@ -376,7 +382,7 @@ absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   ReleaseHandle(curl);
 
-  const int64_t elapsed_ms = absl::ToInt64Milliseconds(absl::Now() - start);
+  const int64_t elapsed_ms = absl::ToInt64Milliseconds(clock_.Now() - start);
   if (!status.ok()) {
     VT_LOG_DEBUG("http {} failed after {} ms: {}", what, elapsed_ms, status.ToString());
     return status;

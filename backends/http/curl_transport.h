@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "backends/http/http_transport.h"
+#include "common/clock.h"
 
 namespace videotask::backends {
 
@@ -40,6 +41,9 @@ struct CurlOptions {
   // Refuse URLs that url_policy.h does not allow (plain http:// to a
   // non-loopback host, other schemes) before any traffic.
   bool enforce_url_policy = true;
+  // Times each transfer for the logs; borrowed, outlives the transport.
+  // nullptr = the system clock.
+  const Clock* clock = nullptr;
 };
 
 // "videotask/<version>".
@@ -70,6 +74,7 @@ class CurlTransport final : public HttpTransport {
   void ReleaseHandle(void* handle) ABSL_LOCKS_EXCLUDED(mu_);
 
   const CurlOptions options_;
+  const Clock& clock_;
   void* share_ = nullptr;  // CURLSH*: DNS cache and TLS sessions
   struct ShareLocks;
   std::unique_ptr<ShareLocks> share_locks_;

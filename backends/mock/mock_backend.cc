@@ -91,7 +91,8 @@ bool IsCodeChar(char c) {
 
 }  // namespace
 
-MockBackend::MockBackend(const BackendConfig& config, const Clock& clock) : clock_(clock) {
+MockBackend::MockBackend(const BackendConfig& config, const Clock& clock, MockOptions options)
+    : clock_(clock) {
   capabilities_.default_model = "gen4_turbo";
   ModelCapabilities model;
   model.name = "gen4_turbo";
@@ -105,8 +106,9 @@ MockBackend::MockBackend(const BackendConfig& config, const Clock& clock) : cloc
   capabilities_.max_image_bytes = config.max_image_bytes;
   capabilities_.image_mime_types = {"image/png", "image/jpeg", "image/webp"};
   capabilities_.accepts_https_uri = true;
-  if (!config.ledger_path.empty()) {
-    ledger_fd_ = ::open(config.ledger_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  capabilities_.public_figure_thresholds = {"auto", "low"};
+  if (!options.ledger_path.empty()) {
+    ledger_fd_ = ::open(options.ledger_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   }
 }
 
@@ -270,23 +272,6 @@ int MockBackend::CancelCount(absl::string_view provider_task_id) const {
   absl::MutexLock lock(&mu_);
   auto it = cancels_.find(std::string(provider_task_id));
   return it == cancels_.end() ? 0 : it->second;
-}
-
-namespace {
-
-class MockBackendFactory final : public BackendFactory {
- public:
-  absl::string_view name() const override { return "mock"; }
-  absl::StatusOr<std::unique_ptr<Backend>> Create(const BackendConfig& config,
-                                                  const BackendDeps& deps) const override {
-    return std::make_unique<MockBackend>(config, deps.clock);
-  }
-};
-
-}  // namespace
-
-std::unique_ptr<BackendFactory> NewMockBackendFactory() {
-  return std::make_unique<MockBackendFactory>();
 }
 
 }  // namespace videotask::backends

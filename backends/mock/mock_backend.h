@@ -24,12 +24,21 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "backends/api/backend.h"
+#include "backends/api/registry.h"
 
 namespace videotask::backends {
 
+inline constexpr char kMockName[] = "mock";
+
+// What only this backend knows, from --mock_ledger.
+struct MockOptions {
+  std::string ledger_path;  // append-only log of provider creates; "" = none
+};
+
 class MockBackend final : public Backend {
  public:
-  MockBackend(const BackendConfig& config, const Clock& clock);
+  // `clock` is borrowed and outlives the backend.
+  MockBackend(const BackendConfig& config, const Clock& clock, MockOptions options = {});
   ~MockBackend() override;
 
   const Capabilities& capabilities() const override { return capabilities_; }
@@ -65,7 +74,12 @@ class MockBackend final : public Backend {
   int total_creates_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-std::unique_ptr<BackendFactory> NewMockBackendFactory();
+// A setup that builds a MockBackend with `options`.
+BackendSetup MockSetup(BackendConfig config, MockOptions options = {});
+
+// "mock": its flags (--mock_*), no secret, always on by default. Defined
+// with the flags in mock_descriptor.cc.
+BackendDescriptor MockDescriptor();
 
 }  // namespace videotask::backends
 

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "backends/api/capabilities.h"
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
@@ -22,17 +23,10 @@ absl::Status Invalid(absl::string_view prefix, absl::string_view field, absl::st
   return absl::InvalidArgumentError(absl::StrCat(prefix, field, " ", what));
 }
 
-// "2..10" for consecutive values, else "4, 6, 8".
-std::string DescribeDurations(const std::vector<int>& durations) {
-  if (durations.empty()) return "none";
-  bool consecutive = true;
-  for (size_t i = 1; i < durations.size(); ++i) {
-    consecutive = consecutive && durations[i] == durations[i - 1] + 1;
-  }
-  if (consecutive && durations.size() > 2) {
-    return absl::StrCat(durations.front(), "..", durations.back());
-  }
-  return absl::StrJoin(durations, ", ");
+// A backend's or a capability check's error, under the caller's prefix.
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
 }
 
 bool IsRequestIdChar(char c) {
@@ -46,6 +40,93 @@ std::string BaseName(absl::string_view path) {
   if (cut != absl::string_view::npos) path = path.substr(0, cut);
   size_t slash = path.find_last_of('/');
   return std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1));
+}
+
+absl::Status CheckRequestId(const std::string& id, absl::string_view p) {
+  if (id.size() <= kMaxRequestId && std::all_of(id.begin(), id.end(), IsRequestIdChar)) {
+    return absl::OkStatus();
+  }
+  return Invalid(p, "request_id",
+                 absl::StrCat("must be at most ", kMaxRequestId,
+                              " characters of [A-Za-z0-9._:-] (or empty)"));
+}
+
+// Prompt, ratio and duration against the model's declared capabilities.
+absl::Status ValidateModelOptions(const v1::TaskSpec& in, const backends::ModelCapabilities& model,
+                                  absl::string_view p, TaskSpec& spec) {
+  VT_RETURN_IF_ERROR(Prefixed(p, backends::CheckPrompt(model, in.prompt_text())));
+  spec.prompt_text = in.prompt_text();
+  absl::StatusOr<std::string> ratio = backends::ResolveRatio(model, in.ratio());
+  if (!ratio.ok()) return Prefixed(p, ratio.status());
+  spec.ratio = *std::move(ratio);
+  absl::StatusOr<int> duration = backends::ResolveDuration(model, in.duration_seconds());
+  if (!duration.ok()) return Prefixed(p, duration.status());
+  spec.duration_seconds = *duration;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStub(const v1::TaskSpec& in, absl::string_view p, Task& task) {
+  if (!in.target_filename_stub().empty() && !IsValidStub(in.target_filename_stub())) {
+    return Invalid(p, "spec.target_filename_stub",
+                   absl::StrCat(QuotedForError(in.target_filename_stub()),
+                                " may hold only [A-Za-z0-9._-], 1..", kMaxStubLength,
+                                " characters, not starting with \".\" or \"-\""));
+  }
+  task.spec.target_filename_stub = in.target_filename_stub();
+  task.target_filename_stub = task.spec.target_filename_stub.empty()
+                                  ? DeriveFilenameStub(task.spec.image.filename)
+                                  : task.spec.target_filename_stub;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLabels(const v1::TaskSpec& in, absl::string_view p, TaskSpec& spec) {
+  if (in.labels_size() > kMaxLabels) {
+    return Invalid(p, "spec.labels",
+                   absl::StrCat("has ", in.labels_size(), " entries; at most ", kMaxLabels));
+  }
+  for (const auto& [key, value] : in.labels()) {
+    if (!IsLabelKey(key)) {
+      return Invalid(p, "spec.labels",
+                     absl::StrCat("key ", QuotedForError(key), " must be ", LabelKeyRule()));
+    }
+    if (value.size() > kMaxLabelValue || !Utf16Length(value).has_value()) {
+      return Invalid(p, absl::StrCat("spec.labels[\"", key, "\"]"),
+                     absl::StrCat("must be valid UTF-8 of at most ", kMaxLabelValue, " bytes"));
+    }
+    spec.labels[key] = value;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePriority(const v1::TaskSpec& in, absl::string_view p, TaskSpec& spec) {
+  if (in.priority() < kMinPriority || in.priority() > kMaxPriority) {
+    return Invalid(p, "spec.priority",
+                   absl::StrCat(in.priority(), " is out of range; allowed: ", kMinPriority, "..",
+                                kMaxPriority));
+  }
+  spec.priority = in.priority();
+  return absl::OkStatus();
+}
+
+// What the backend is asked to check beyond its capabilities; `bytes` is
+// moved in and must be taken back.
+backends::StartRequest ToStartRequest(const Task& task, std::string bytes) {
+  backends::StartRequest req;
+  req.model = task.spec.model;
+  if (task.spec.image.source == ImageSource::kUri) {
+    req.image_uri = task.spec.image.uri;
+  } else {
+    req.image_bytes = std::move(bytes);
+    req.image_mime_type = task.spec.image.mime_type;
+  }
+  req.image_filename = task.spec.image.filename;
+  req.prompt_text = task.spec.prompt_text;
+  req.ratio = task.spec.ratio;
+  req.duration_seconds = task.spec.duration_seconds;
+  req.seed = task.spec.seed;
+  req.public_figure_threshold = task.spec.public_figure_threshold;
+  req.labels = task.spec.labels;
+  return req;
 }
 
 }  // namespace
@@ -68,264 +149,164 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   store::NewTask out;
   Task& task = out.task;
   TaskSpec& spec = task.spec;
-
-  // request_id
-  if (request.request_id().size() > kMaxRequestId ||
-      !std::all_of(request.request_id().begin(), request.request_id().end(), IsRequestIdChar)) {
-    return Invalid(p, "request_id",
-                   absl::StrCat("must be at most ", kMaxRequestId,
-                                " characters of [A-Za-z0-9._:-] (or empty)"));
-  }
+  VT_RETURN_IF_ERROR(CheckRequestId(request.request_id(), p));
   task.request_id = request.request_id();
   if (!request.has_spec()) return Invalid(p, "spec", "is required");
   const v1::TaskSpec& in = request.spec();
 
-  // backend
-  std::vector<std::string> enabled;
-  for (const engine::EngineBackend& b : backends_) enabled.push_back(b.config.name);
-  spec.backend = in.backend().empty() ? options_.default_backend : in.backend();
-  const engine::EngineBackend* backend = nullptr;
-  for (const engine::EngineBackend& b : backends_) {
-    if (b.config.name == spec.backend) backend = &b;
-  }
-  if (backend == nullptr) {
-    return Invalid(p, "spec.backend",
-                   absl::StrCat(QuotedForError(in.backend()), " is not enabled on this server; allowed: ",
-                                absl::StrJoin(enabled, ", "), " (or empty for ",
-                                options_.default_backend, ")"));
-  }
+  VT_ASSIGN_OR_RETURN(const backends::EnabledBackend* backend, ResolveBackend(in, p, spec));
   const backends::Capabilities& caps = backend->backend->capabilities();
+  absl::StatusOr<const backends::ModelCapabilities*> model =
+      backends::ResolveModel(caps, spec.backend, in.model());
+  if (!model.ok()) return Prefixed(p, model.status());
+  spec.model = (*model)->name;
 
-  // model
-  spec.model = in.model().empty() ? caps.default_model : in.model();
-  const backends::ModelCapabilities* model = caps.FindModel(spec.model);
-  if (model == nullptr) {
-    std::vector<std::string> names;
-    for (const auto& m : caps.models) names.push_back(m.name);
-    return Invalid(p, "spec.model",
-                   absl::StrCat(QuotedForError(in.model()), " is not offered by backend ", spec.backend,
-                                "; allowed: ", absl::StrJoin(names, ", ")));
+  std::string bytes;
+  VT_RETURN_IF_ERROR(ValidateImage(in.image(), caps, p, task, bytes));
+  VT_RETURN_IF_ERROR(ValidateModelOptions(in, **model, p, spec));
+  if (in.has_seed()) spec.seed = in.seed();
+  VT_RETURN_IF_ERROR(ValidateStub(in, p, task));
+  VT_RETURN_IF_ERROR(ValidateLabels(in, p, spec));
+  VT_RETURN_IF_ERROR(ValidatePriority(in, p, spec));
+  VT_RETURN_IF_ERROR(Prefixed(
+      p, backends::CheckPublicFigureThreshold(caps, spec.backend, in.public_figure_threshold())));
+  spec.public_figure_threshold = in.public_figure_threshold();
+
+  // Backend-specific rules (e.g. the mock's labels). The bytes travel in the
+  // request and come back: no copy of the image.
+  backends::StartRequest start = ToStartRequest(task, std::move(bytes));
+  absl::Status backend_ok = backend->backend->Validate(start);
+  bytes = std::move(start.image_bytes);
+  VT_RETURN_IF_ERROR(Prefixed(p, backend_ok));
+
+  task.spec_fingerprint = SpecFingerprint(spec, task.image_sha256);
+  out.image_bytes = std::move(bytes);
+  return out;
+}
+
+absl::StatusOr<const backends::EnabledBackend*> Validator::ResolveBackend(const v1::TaskSpec& in,
+                                                                          absl::string_view p,
+                                                                          TaskSpec& spec) const {
+  spec.backend = in.backend().empty() ? options_.default_backend : in.backend();
+  std::vector<std::string> enabled;
+  for (const backends::EnabledBackend& b : backends_) {
+    if (b.config.name == spec.backend) return &b;
+    enabled.push_back(b.config.name);
   }
+  return Invalid(p, "spec.backend",
+                 absl::StrCat(QuotedForError(in.backend()),
+                              " is not enabled on this server; allowed: ",
+                              absl::StrJoin(enabled, ", "), " (or empty for ",
+                              options_.default_backend, ")"));
+}
 
-  // image
-  const v1::ImageInput& image = in.image();
+absl::Status Validator::ValidateImage(const v1::ImageInput& image,
+                                      const backends::Capabilities& caps, absl::string_view p,
+                                      Task& task, std::string& bytes) const {
+  TaskSpec& spec = task.spec;
   if (image.filename().size() > kMaxFilename || !Utf16Length(image.filename()).has_value()) {
     return Invalid(p, "spec.image.filename",
                    absl::StrCat("must be valid UTF-8 of at most ", kMaxFilename, " bytes"));
   }
   spec.image.filename = image.filename();
-  int64_t max_bytes = std::min(options_.max_image_bytes, caps.max_image_bytes > 0
-                                                             ? caps.max_image_bytes
-                                                             : options_.max_image_bytes);
-  std::string bytes;
   std::string bytes_field;
+  VT_RETURN_IF_ERROR(ReadImageSource(image, caps, p, spec, bytes, bytes_field));
+  if (spec.image.source == ImageSource::kUri) {
+    if (image.mime_type().empty()) return absl::OkStatus();
+    VT_RETURN_IF_ERROR(Prefixed(p, backends::CheckDeclaredImageType(caps, image.mime_type())));
+    spec.image.mime_type = absl::AsciiStrToLower(image.mime_type());
+    return absl::OkStatus();
+  }
+  VT_RETURN_IF_ERROR(Prefixed(
+      p, backends::CheckImageSize(bytes_field, static_cast<int64_t>(bytes.size()),
+                                  backends::ImageByteLimit(caps, options_.max_image_bytes))));
+  VT_ASSIGN_OR_RETURN(std::string sniffed, SniffImage(bytes, absl::StrCat(p, bytes_field)));
+  if (!image.mime_type().empty() && absl::AsciiStrToLower(image.mime_type()) != sniffed) {
+    return Invalid(p, "spec.image.mime_type",
+                   absl::StrCat("is ", QuotedForError(image.mime_type()), " but the bytes are ",
+                                sniffed));
+  }
+  if (!spec.image.mime_type.empty() && spec.image.mime_type != sniffed) {
+    return Invalid(p, "spec.image.uri",
+                   absl::StrCat("declares ", spec.image.mime_type, " but the bytes are ", sniffed));
+  }
+  VT_RETURN_IF_ERROR(
+      Prefixed(p, backends::CheckImageType(caps, spec.backend, bytes_field, sniffed)));
+  spec.image.mime_type = sniffed;
+  task.image_sha256 = Sha256Hex(bytes);
+  task.image_size_bytes = static_cast<int64_t>(bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status Validator::ReadImageSource(const v1::ImageInput& image,
+                                        const backends::Capabilities& caps, absl::string_view p,
+                                        TaskSpec& spec, std::string& bytes,
+                                        std::string& bytes_field) const {
   switch (image.source_case()) {
     case v1::ImageInput::kContent:
       bytes = image.content();
       bytes_field = "spec.image.content";
       spec.image.source = ImageSource::kContent;
-      break;
+      return absl::OkStatus();
     case v1::ImageInput::kUri: {
       const std::string& uri = image.uri();
       if (absl::StartsWith(uri, "data:")) {
         VT_ASSIGN_OR_RETURN(DataUri data, ParseDataUri(uri, absl::StrCat(p, "spec.image.uri")));
         bytes = std::move(data.bytes);
-        bytes_field = absl::StrCat("spec.image.uri (decoded data URI)");
+        bytes_field = "spec.image.uri (decoded data URI)";
         spec.image.source = ImageSource::kContent;
         if (image.mime_type().empty()) spec.image.mime_type = data.mime_type;
-        break;
+        return absl::OkStatus();
       }
-      if (!absl::StartsWith(uri, "https://") || uri.size() < 13 || uri.size() > kMaxUri ||
-          std::any_of(uri.begin(), uri.end(), [](char c) {
-            return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
-          })) {
+      if (!backends::IsHttpsImageUri(uri)) {
         return Invalid(p, "spec.image.uri",
                        absl::StrCat("must be an https:// URL of 13..", kMaxUri,
                                     " characters without spaces, or "
                                     "data:image/<png|jpeg|webp>;base64,<data> (file://, http:// "
                                     "and bare paths are refused)"));
       }
-      if (!caps.accepts_https_uri) {
-        return Invalid(p, "spec.image.uri",
-                       absl::StrCat("https:// images are not accepted by backend ", spec.backend,
-                                    "; send the bytes in spec.image.content"));
-      }
+      VT_RETURN_IF_ERROR(Prefixed(p, backends::CheckImageUriAccepted(caps, spec.backend)));
       spec.image.source = ImageSource::kUri;
       spec.image.uri = uri;
       if (spec.image.filename.empty()) spec.image.filename = BaseName(uri);
-      break;
+      return absl::OkStatus();
     }
     case v1::ImageInput::kServerPath: {
-      if (options_.image_root.empty()) {
-        return Invalid(p, "spec.image.server_path",
-                       "is refused: this server has no --image_root; send the bytes in "
-                       "spec.image.content instead");
-      }
-      VT_ASSIGN_OR_RETURN(std::string resolved,
-                          ResolveUnderRoot(options_.image_root, image.server_path(),
-                                           absl::StrCat(p, "spec.image.server_path")));
-      absl::StatusOr<std::string> read = ReadFile(resolved, max_bytes);
-      if (read.status().code() == absl::StatusCode::kOutOfRange) {
-        return Invalid(p, "spec.image.server_path",
-                       absl::StrCat("names a file larger than the limit of ", max_bytes, " bytes"));
-      }
-      if (!read.ok()) {
-        return Invalid(p, "spec.image.server_path", "could not be read by the server");
-      }
-      bytes = *std::move(read);
+      VT_ASSIGN_OR_RETURN(bytes,
+                          ReadServerPath(image.server_path(),
+                                         backends::ImageByteLimit(caps, options_.max_image_bytes),
+                                         p));
       bytes_field = "spec.image.server_path";
       spec.image.source = ImageSource::kServerPath;
       spec.image.server_path = image.server_path();
       if (spec.image.filename.empty()) spec.image.filename = BaseName(image.server_path());
-      break;
+      return absl::OkStatus();
     }
     case v1::ImageInput::SOURCE_NOT_SET:
-      return Invalid(p, "spec.image",
-                     "needs exactly one source: content (bytes), uri (https:// or data:image/...) "
-                     "or server_path");
+      break;
   }
-  if (spec.image.source != ImageSource::kUri) {
-    if (bytes.empty()) return Invalid(p, bytes_field, "is empty");
-    if (static_cast<int64_t>(bytes.size()) > max_bytes) {
-      return Invalid(p, bytes_field,
-                     absl::StrCat("has ", bytes.size(), " bytes; the limit is ", max_bytes));
-    }
-    VT_ASSIGN_OR_RETURN(std::string sniffed, SniffImage(bytes, absl::StrCat(p, bytes_field)));
-    if (!image.mime_type().empty() && absl::AsciiStrToLower(image.mime_type()) != sniffed) {
-      return Invalid(p, "spec.image.mime_type",
-                     absl::StrCat("is ", QuotedForError(image.mime_type()), " but the bytes are ", sniffed));
-    }
-    if (!spec.image.mime_type.empty() && spec.image.mime_type != sniffed) {
-      return Invalid(p, "spec.image.uri",
-                     absl::StrCat("declares ", spec.image.mime_type, " but the bytes are ", sniffed));
-    }
-    if (std::find(caps.image_mime_types.begin(), caps.image_mime_types.end(), sniffed) ==
-        caps.image_mime_types.end()) {
-      return Invalid(p, bytes_field,
-                     absl::StrCat("is ", sniffed, ", which backend ", spec.backend,
-                                  " does not take; allowed: ",
-                                  absl::StrJoin(caps.image_mime_types, ", ")));
-    }
-    spec.image.mime_type = sniffed;
-    task.image_sha256 = Sha256Hex(bytes);
-    task.image_size_bytes = static_cast<int64_t>(bytes.size());
-  } else if (!image.mime_type().empty()) {
-    std::string mime = absl::AsciiStrToLower(image.mime_type());
-    if (std::find(caps.image_mime_types.begin(), caps.image_mime_types.end(), mime) ==
-        caps.image_mime_types.end()) {
-      return Invalid(p, "spec.image.mime_type",
-                     absl::StrCat("is ", QuotedForError(image.mime_type()), "; allowed: ",
-                                  absl::StrJoin(caps.image_mime_types, ", ")));
-    }
-    spec.image.mime_type = mime;
-  }
+  return Invalid(p, "spec.image",
+                 "needs exactly one source: content (bytes), uri (https:// or data:image/...) "
+                 "or server_path");
+}
 
-  // prompt_text
-  if (!in.prompt_text().empty()) {
-    std::optional<int64_t> units = Utf16Length(in.prompt_text());
-    if (!units.has_value()) return Invalid(p, "spec.prompt_text", "is not valid UTF-8");
-    if (model->max_prompt_utf16 == 0) {
-      return Invalid(p, "spec.prompt_text",
-                     absl::StrCat("is not taken by model ", model->name, "; leave it empty"));
-    }
-    if (*units > model->max_prompt_utf16) {
-      return Invalid(p, "spec.prompt_text",
-                     absl::StrCat("has ", *units, " UTF-16 code units; model ", model->name,
-                                  " takes 1..", model->max_prompt_utf16));
-    }
-  } else if (model->prompt_required) {
-    return Invalid(p, "spec.prompt_text",
-                   absl::StrCat("is required by model ", model->name, " (1..",
-                                model->max_prompt_utf16, " UTF-16 code units)"));
+absl::StatusOr<std::string> Validator::ReadServerPath(const std::string& path, int64_t max_bytes,
+                                                      absl::string_view p) const {
+  if (options_.image_root.empty()) {
+    return Invalid(p, "spec.image.server_path",
+                   "is refused: this server has no --image_root; send the bytes in "
+                   "spec.image.content instead");
   }
-  spec.prompt_text = in.prompt_text();
-
-  // ratio
-  if (in.ratio().empty()) {
-    spec.ratio = model->default_ratio;
-  } else if (auto alias = model->ratio_aliases.find(in.ratio()); alias != model->ratio_aliases.end()) {
-    spec.ratio = alias->second;
-  } else if (std::find(model->ratios.begin(), model->ratios.end(), in.ratio()) !=
-             model->ratios.end()) {
-    spec.ratio = in.ratio();
-  } else {
-    std::vector<std::string> aliases;
-    for (const auto& [a, r] : model->ratio_aliases) aliases.push_back(absl::StrCat(a, "=", r));
-    return Invalid(p, "spec.ratio",
-                   absl::StrCat(QuotedForError(in.ratio()), " is not offered by model ", model->name,
-                                "; allowed: ", absl::StrJoin(model->ratios, ", "),
-                                aliases.empty() ? "" : absl::StrCat(" or an alias: ",
-                                                                    absl::StrJoin(aliases, ", "))));
+  VT_ASSIGN_OR_RETURN(std::string resolved,
+                      ResolveUnderRoot(options_.image_root, path,
+                                       absl::StrCat(p, "spec.image.server_path")));
+  absl::StatusOr<std::string> read = ReadFile(resolved, max_bytes);
+  if (read.status().code() == absl::StatusCode::kOutOfRange) {
+    return Invalid(p, "spec.image.server_path",
+                   absl::StrCat("names a file larger than the limit of ", max_bytes, " bytes"));
   }
-
-  // duration_seconds
-  if (in.duration_seconds() == 0) {
-    spec.duration_seconds = model->default_duration_seconds;
-  } else if (std::find(model->durations.begin(), model->durations.end(), in.duration_seconds()) ==
-             model->durations.end()) {
-    return Invalid(p, "spec.duration_seconds",
-                   absl::StrCat(in.duration_seconds(), " is not offered by model ", model->name,
-                                "; allowed: ", DescribeDurations(model->durations),
-                                " (0 = default ", model->default_duration_seconds, ")"));
-  } else {
-    spec.duration_seconds = in.duration_seconds();
-  }
-
-  if (in.has_seed()) spec.seed = in.seed();
-
-  // target_filename_stub
-  if (!in.target_filename_stub().empty() && !IsValidStub(in.target_filename_stub())) {
-    return Invalid(p, "spec.target_filename_stub",
-                   absl::StrCat(QuotedForError(in.target_filename_stub()), " may hold only [A-Za-z0-9._-], 1..",
-                                kMaxStubLength, " characters, not starting with \".\" or \"-\""));
-  }
-  spec.target_filename_stub = in.target_filename_stub();
-  task.target_filename_stub = spec.target_filename_stub.empty()
-                                  ? DeriveFilenameStub(spec.image.filename)
-                                  : spec.target_filename_stub;
-
-  // labels
-  if (in.labels_size() > kMaxLabels) {
-    return Invalid(p, "spec.labels", absl::StrCat("has ", in.labels_size(), " entries; at most ", kMaxLabels));
-  }
-  for (const auto& [key, value] : in.labels()) {
-    if (!IsLabelKey(key)) {
-      return Invalid(p, "spec.labels",
-                     absl::StrCat("key ", QuotedForError(key), " must be ", LabelKeyRule()));
-    }
-    if (value.size() > kMaxLabelValue || !Utf16Length(value).has_value()) {
-      return Invalid(p, absl::StrCat("spec.labels[\"", key, "\"]"),
-                     absl::StrCat("must be valid UTF-8 of at most ", kMaxLabelValue, " bytes"));
-    }
-    spec.labels[key] = value;
-  }
-
-  // priority, moderation
-  if (in.priority() < kMinPriority || in.priority() > kMaxPriority) {
-    return Invalid(p, "spec.priority",
-                   absl::StrCat(in.priority(), " is out of range; allowed: ", kMinPriority, "..",
-                                kMaxPriority));
-  }
-  spec.priority = in.priority();
-  if (!in.public_figure_threshold().empty() && in.public_figure_threshold() != "auto" &&
-      in.public_figure_threshold() != "low") {
-    return Invalid(p, "spec.public_figure_threshold",
-                   absl::StrCat(QuotedForError(in.public_figure_threshold()), "; allowed: auto, low (or empty)"));
-  }
-  spec.public_figure_threshold = in.public_figure_threshold();
-
-  // Backend-specific rules (e.g. the mock's labels).
-  // The bytes travel in the request and come back: no copy of the image.
-  backends::StartRequest start = engine::MakeStartRequest(task, std::move(bytes));
-  absl::Status backend_ok = backend->backend->Validate(start);
-  bytes = std::move(start.image_bytes);
-  if (!backend_ok.ok()) {
-    return absl::Status(backend_ok.code(), absl::StrCat(p, backend_ok.message()));
-  }
-
-  task.spec_fingerprint = SpecFingerprint(spec, task.image_sha256);
-  out.image_bytes = std::move(bytes);
-  return out;
+  if (!read.ok()) return Invalid(p, "spec.image.server_path", "could not be read by the server");
+  return read;
 }
 
 }  // namespace videotask::api

@@ -9,7 +9,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/engine/engine.h"
+#include "backends/api/backend.h"
+#include "backends/api/capabilities.h"
+#include "server/domain/task.h"
 #include "server/store/task_store.h"
 #include "videotask/v1/video_task_service.pb.h"
 
@@ -29,7 +31,7 @@ inline constexpr int kMinPriority = -100;
 inline constexpr int kMaxPriority = 100;
 inline constexpr size_t kMaxRequestId = 128;
 inline constexpr size_t kMaxFilename = 255;
-inline constexpr size_t kMaxUri = 2048;
+inline constexpr size_t kMaxUri = backends::kMaxImageUri;
 
 // A label key: 1..kMaxLabelKey characters of [a-z0-9._-] starting with a
 // letter (submit and the ListTasks filter share the rule).
@@ -37,10 +39,15 @@ bool IsLabelKey(absl::string_view key);
 // What errors say a label key must be.
 std::string LabelKeyRule();
 
+// Checks what every backend shares (image source and bytes, labels, stub,
+// priority, request id) and lets the chosen backend check the rest: its
+// declared capabilities (model, ratio, duration, prompt, image types and
+// size, moderation; backends/api/capabilities.h), then Backend::Validate.
+// Thread-safe (const).
 class Validator {
  public:
   // `backends` is borrowed (the engine's) and outlives the validator.
-  Validator(ValidatorOptions options, const std::vector<engine::EngineBackend>& backends)
+  Validator(ValidatorOptions options, const std::vector<backends::EnabledBackend>& backends)
       : options_(std::move(options)), backends_(backends) {}
 
   // `field_prefix` is prepended to field paths ("requests[3]." in a batch).
@@ -50,8 +57,25 @@ class Validator {
   const std::string& default_backend() const { return options_.default_backend; }
 
  private:
+  // The backend the spec names (or the default); fills spec.backend.
+  absl::StatusOr<const backends::EnabledBackend*> ResolveBackend(const v1::TaskSpec& in,
+                                                                 absl::string_view p,
+                                                                 TaskSpec& spec) const;
+  // The image: its source, its bytes (into `bytes`, empty for an https://
+  // image), their type and size against the backend's capabilities.
+  absl::Status ValidateImage(const v1::ImageInput& image, const backends::Capabilities& caps,
+                             absl::string_view p, Task& task, std::string& bytes) const;
+  // Reads the bytes of a content, data: URI or server_path image; for an
+  // https:// image leaves `bytes` empty. Sets `bytes_field` to the field
+  // errors about the bytes name.
+  absl::Status ReadImageSource(const v1::ImageInput& image, const backends::Capabilities& caps,
+                               absl::string_view p, TaskSpec& spec, std::string& bytes,
+                               std::string& bytes_field) const;
+  absl::StatusOr<std::string> ReadServerPath(const std::string& path, int64_t max_bytes,
+                                             absl::string_view p) const;
+
   const ValidatorOptions options_;
-  const std::vector<engine::EngineBackend>& backends_;
+  const std::vector<backends::EnabledBackend>& backends_;
 };
 
 }  // namespace videotask::api

@@ -57,10 +57,7 @@ struct EngineOptions {
 };
 
 // One enabled backend with its limits.
-struct EngineBackend {
-  backends::BackendConfig config;
-  std::unique_ptr<backends::Backend> backend;
-};
+using EngineBackend = backends::EnabledBackend;
 
 // The provider request for a task; `image_bytes` for content and
 // server_path images (read from the store), empty for https images.

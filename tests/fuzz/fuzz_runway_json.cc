@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "backends/runway/runway_backend.h"
 #include "common/clock.h"
@@ -63,12 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static videotask::SystemClock* clock = new videotask::SystemClock();
   static ScriptedTransport* http = new ScriptedTransport();
   static videotask::backends::RunwayBackend* backend = [] {
+    static absl::BitGen* rng = new absl::BitGen();
     videotask::backends::BackendConfig config;
     config.name = "runway";
-    config.base_url = "http://127.0.0.1:9";
-    config.api_secret = Secret();
-    videotask::backends::BackendDeps deps{*clock, http};
-    auto created = videotask::backends::RunwayBackend::Create(config, deps);
+    videotask::backends::BackendDeps deps{*clock, *rng, http};
+    auto created = videotask::backends::RunwayBackend::Create(
+        config, {"http://127.0.0.1:9", Secret()}, deps);
     if (!created.ok()) std::abort();
     return created->release();
   }();

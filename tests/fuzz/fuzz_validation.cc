@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "backends/mock/mock_backend.h"
@@ -45,7 +46,8 @@ constexpr char kOutsideMarker[] = "OUTSIDE-THE-ROOT";
 struct World {
   videotask::SystemClock clock;
   RefusingTransport http;
-  std::vector<videotask::engine::EngineBackend> backends;
+  absl::BitGen rng;
+  std::vector<videotask::backends::EnabledBackend> backends;
   std::unique_ptr<videotask::api::Validator> validator;
 };
 
@@ -74,7 +76,7 @@ World* MakeWorld() {
       symlink(base.c_str(), (root + "/up").c_str()) != 0) {
     std::abort();
   }
-  videotask::backends::BackendDeps deps{world->clock, &world->http};
+  videotask::backends::BackendDeps deps{world->clock, world->rng, &world->http};
   videotask::backends::BackendConfig mock;
   mock.name = "mock";
   mock.max_image_bytes = kMaxImage;
@@ -83,9 +85,8 @@ World* MakeWorld() {
   videotask::backends::BackendConfig runway;
   runway.name = "runway";
   runway.max_image_bytes = kMaxImage;
-  runway.base_url = "http://127.0.0.1:9";
-  runway.api_secret = std::string("key_") + std::string(128, 'a');
-  auto backend = videotask::backends::RunwayBackend::Create(runway, deps);
+  auto backend = videotask::backends::RunwayBackend::Create(
+      runway, {"http://127.0.0.1:9", std::string("key_") + std::string(128, 'a')}, deps);
   if (!backend.ok()) std::abort();
   world->backends.push_back({runway, *std::move(backend)});
   videotask::api::ValidatorOptions options;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "backends/http/curl_transport.h"
+#include "backends/runway/runway_backend.h"
 #include "tests/testing/fake_runway_server.h"
 #include "tests/testing/server_fixture.h"
 
@@ -69,15 +70,14 @@ class FaultSoakTest : public ServerTest {
     }
     backends::BackendConfig runway;
     runway.name = "runway";
-    runway.base_url = fake_.base_url();
-    runway.api_secret = kFakeRunwaySecret;
     // Below the fake's 8 server threads, so its own queueing never adds
     // timeouts beyond the injected ones.
     runway.max_concurrency = 6;
     runway.min_submit_interval = absl::ZeroDuration();
     runway.poll_interval = absl::Milliseconds(20);
     runway.poll_jitter = absl::ZeroDuration();
-    config.backends.insert(config.backends.begin(), runway);
+    config.backends.insert(config.backends.begin(),
+                           backends::RunwaySetup(runway, {fake_.base_url(), kFakeRunwaySecret}));
     config.default_backend = "runway";
     config.worker_threads = 16;
     config.retry.max_attempts = 8;

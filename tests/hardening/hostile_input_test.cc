@@ -44,7 +44,7 @@ class HostileInputTest : public ServerTest {
     ::symlink("/etc/passwd", (root_ + "/passwd.png").c_str());
     config.image_root = root_;
     config.max_image_bytes = kMaxImage;
-    for (auto& b : config.backends) b.max_image_bytes = kMaxImage;
+    for (auto& b : config.backends) b.config.max_image_bytes = kMaxImage;
   }
 
   grpc::Status Submit(const v1::SubmitTaskRequest& request, v1::Task* task = nullptr) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/http/curl_transport.h"
+#include "backends/runway/runway_backend.h"
 #include "tests/testing/fake_runway_server.h"
 #include "tests/testing/server_fixture.h"
 
@@ -28,12 +29,11 @@ class RunwayIntegrationTest : public ServerTest {
     }
     backends::BackendConfig runway;
     runway.name = "runway";
-    runway.base_url = fake_.base_url();
-    runway.api_secret = kFakeRunwaySecret;
     runway.max_concurrency = 2;
     runway.min_submit_interval = absl::Milliseconds(20);
     runway.poll_interval = absl::Milliseconds(20);
-    config.backends.insert(config.backends.begin(), runway);
+    config.backends.insert(config.backends.begin(),
+                           backends::RunwaySetup(runway, {fake_.base_url(), kFakeRunwaySecret}));
     config.default_backend = "runway";
   }
   std::unique_ptr<backends::HttpTransport> MakeHttp() override {

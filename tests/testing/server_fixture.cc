@@ -31,10 +31,10 @@ AppConfig TestConfig(const std::string& data_dir) {
   AppConfig config;
   config.data_dir = data_dir;
   backends::BackendConfig mock;
-  mock.name = "mock";
+  mock.name = backends::kMockName;
   mock.max_concurrency = 64;
   mock.poll_interval = absl::Milliseconds(5);
-  config.backends.push_back(mock);
+  config.backends.push_back(backends::MockSetup(mock));
   config.worker_threads = 4;
   config.api_threads = 4;
   config.retry.initial_backoff = absl::Milliseconds(20);

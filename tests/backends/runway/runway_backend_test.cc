@@ -11,6 +11,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -77,10 +78,9 @@ class RunwayBackendTest : public ::testing::Test {
                                                              HttpTransport* http) {
     BackendConfig config;
     config.name = "runway";
-    config.base_url = base_url;
-    config.api_secret = kFakeRunwaySecret;
     config.max_output_bytes = 1 << 20;
-    return RunwayBackend::Create(config, BackendDeps{clock_, http});
+    return RunwayBackend::Create(config, {base_url, kFakeRunwaySecret},
+                                 BackendDeps{clock_, rng_, http});
   }
 
   StartRequest Request() const {
@@ -107,6 +107,7 @@ class RunwayBackendTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  absl::BitGen rng_;
   FakeRunwayServer fake_;  // declared first: outlives the transport
   std::unique_ptr<CurlTransport> transport_;
   std::unique_ptr<RunwayBackend> backend_;
@@ -463,10 +464,8 @@ TEST_F(RunwayBackendTest, SecretNeverAppearsInStatusesOrLogs) {
 }
 
 TEST_F(RunwayBackendTest, CreateRefusesAMissingSecret) {
-  BackendConfig config;
-  config.base_url = fake_.base_url();
-  absl::StatusOr<std::unique_ptr<RunwayBackend>> backend =
-      RunwayBackend::Create(config, BackendDeps{clock_, transport_.get()});
+  absl::StatusOr<std::unique_ptr<RunwayBackend>> backend = RunwayBackend::Create(
+      BackendConfig(), {fake_.base_url(), ""}, BackendDeps{clock_, rng_, transport_.get()});
   EXPECT_THAT(backend, StatusIs(absl::StatusCode::kFailedPrecondition,
                                 HasSubstr("RUNWAYML_API_SECRET is not set")));
 }
@@ -480,18 +479,25 @@ TEST_F(RunwayBackendTest, PlainHttpBaseUrlIsRefusedForNonLoopbackHosts) {
   VT_EXPECT_OK(MakeBackend(absl::StrCat(fake_.base_url(), "/"), transport_.get()).status());
 }
 
-TEST_F(RunwayBackendTest, FactoryBuildsTheBackendByName) {
-  std::unique_ptr<BackendFactory> factory = NewRunwayBackendFactory();
-  EXPECT_EQ(factory->name(), "runway");
+TEST_F(RunwayBackendTest, SetupBuildsTheBackend) {
   BackendConfig config;
-  config.base_url = fake_.base_url();
-  config.api_secret = kFakeRunwaySecret;
+  config.name = kRunwayName;
+  BackendSetup setup = RunwaySetup(config, {fake_.base_url(), kFakeRunwaySecret});
+  EXPECT_TRUE(setup.needs_http);
   VT_ASSERT_OK_AND_ASSIGN(std::unique_ptr<Backend> backend,
-                          factory->Create(config, BackendDeps{clock_, transport_.get()}));
+                          setup.create(setup.config, BackendDeps{clock_, rng_, transport_.get()}));
   EXPECT_EQ(backend->capabilities().default_model, "gen4_turbo");
   VT_EXPECT_OK(backend->Start(Request()).status());
-  EXPECT_THAT(factory->Create(config, BackendDeps{clock_, nullptr}),
+  EXPECT_THAT(setup.create(setup.config, BackendDeps{clock_, rng_, nullptr}),
               StatusIs(absl::StatusCode::kFailedPrecondition, ::testing::_));
+}
+
+TEST_F(RunwayBackendTest, StartSendsAResolvedRatioAndDuration) {
+  StartRequest request = Request();
+  request.ratio = "16:9";
+  request.duration_seconds = 0;
+  VT_ASSERT_OK(backend_->Start(request).status());
+  EXPECT_THAT(fake_.violations(), IsEmpty());
 }
 
 }  // namespace

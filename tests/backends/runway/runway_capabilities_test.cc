@@ -1,10 +1,12 @@
-// The runway capability table and Validate(), without any traffic.
+// The runway capability table and the capability check, without any traffic.
 #include <memory>
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/random/random.h"
+#include "backends/api/capabilities.h"
 #include "backends/http/curl_transport.h"
 #include "backends/runway/runway_backend.h"
 #include "common/clock.h"
@@ -23,9 +25,14 @@ class RunwayValidateTest : public ::testing::Test {
   void SetUp() override {
     VT_ASSERT_OK_AND_ASSIGN(transport_, CurlTransport::Create());
     BackendConfig config;
-    config.api_secret = "key_test";
     config.max_image_bytes = 10'000;
-    VT_ASSERT_OK_AND_ASSIGN(backend_, RunwayBackend::Create(config, BackendDeps{clock_, transport_.get()}));
+    VT_ASSERT_OK_AND_ASSIGN(backend_, RunwayBackend::Create(config, {"", "key_test"},
+                                                            BackendDeps{clock_, rng_, transport_.get()}));
+  }
+
+  // The generic capability check, on runway's table.
+  absl::Status Check(const StartRequest& request) const {
+    return ResolveAgainstCapabilities(backend_->capabilities(), kRunwayName, request).status();
   }
 
   StartRequest Request(const std::string& model, const std::string& ratio, int duration) const {
@@ -40,6 +47,7 @@ class RunwayValidateTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  absl::BitGen rng_;
   std::unique_ptr<CurlTransport> transport_;
   std::unique_ptr<RunwayBackend> backend_;
 };
@@ -77,57 +85,57 @@ TEST_F(RunwayValidateTest, CapabilityTable) {
 }
 
 TEST_F(RunwayValidateTest, AcceptsWhatEachModelTakes) {
-  VT_EXPECT_OK(backend_->Validate(Request("gen4_turbo", "1584:672", 10)));
-  VT_EXPECT_OK(backend_->Validate(Request("gen4.5", "960:960", 2)));
-  VT_EXPECT_OK(backend_->Validate(Request("veo3.1", "1080:1920", 6)));
-  VT_EXPECT_OK(backend_->Validate(Request("veo3", "1920:1080", 8)));
-  VT_EXPECT_OK(backend_->Validate(Request("gemini_omni_flash", "720:1280", 3)));
+  VT_EXPECT_OK(Check(Request("gen4_turbo", "1584:672", 10)));
+  VT_EXPECT_OK(Check(Request("gen4.5", "960:960", 2)));
+  VT_EXPECT_OK(Check(Request("veo3.1", "1080:1920", 6)));
+  VT_EXPECT_OK(Check(Request("veo3", "1920:1080", 8)));
+  VT_EXPECT_OK(Check(Request("gemini_omni_flash", "720:1280", 3)));
 }
 
 TEST_F(RunwayValidateTest, RefusesWithTheFieldAndTheAllowedValues) {
-  EXPECT_THAT(backend_->Validate(Request("gen3a_turbo", "1280:720", 4)),
+  EXPECT_THAT(Check(Request("gen3a_turbo", "1280:720", 4)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec.model")));
-  EXPECT_THAT(backend_->Validate(Request("gen4_turbo", "16:9", 4)),
+  EXPECT_THAT(Check(Request("gen4_turbo", "7:5", 4)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1280:720, 720:1280")));
-  EXPECT_THAT(backend_->Validate(Request("veo3", "1280:720", 4)),
+  EXPECT_THAT(Check(Request("veo3", "1280:720", 4)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec.duration_seconds")));
-  EXPECT_THAT(backend_->Validate(Request("veo3.1", "960:960", 4)),
+  EXPECT_THAT(Check(Request("veo3.1", "960:960", 4)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec.ratio")));
   StartRequest no_prompt = Request("gen4.5", "1280:720", 5);
   no_prompt.prompt_text.clear();
-  EXPECT_THAT(backend_->Validate(no_prompt),
+  EXPECT_THAT(Check(no_prompt),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("required")));
   StartRequest long_prompt = Request("gen4_turbo", "1280:720", 4);
   long_prompt.prompt_text = std::string(1001, 'a');
-  EXPECT_THAT(backend_->Validate(long_prompt),
+  EXPECT_THAT(Check(long_prompt),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("1000")));
   long_prompt.prompt_text = std::string(1000, 'a');
-  VT_EXPECT_OK(backend_->Validate(long_prompt));
+  VT_EXPECT_OK(Check(long_prompt));
   StartRequest gif = Request("gen4_turbo", "1280:720", 4);
   gif.image_mime_type = "image/gif";
-  EXPECT_THAT(backend_->Validate(gif),
+  EXPECT_THAT(Check(gif),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image/png")));
   StartRequest big = Request("gen4_turbo", "1280:720", 4);
   big.image_bytes = std::string(10'001, 'x');
-  EXPECT_THAT(backend_->Validate(big),
+  EXPECT_THAT(Check(big),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("10000")));
   StartRequest both = Request("gen4_turbo", "1280:720", 4);
   both.image_uri = "https://example.com/a.png";
-  EXPECT_THAT(backend_->Validate(both), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly one")));
+  EXPECT_THAT(Check(both), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly one")));
   StartRequest file_uri = Request("gen4_turbo", "1280:720", 4);
   file_uri.image_bytes.clear();
   file_uri.image_uri = "file:///tmp/a.png";
-  EXPECT_THAT(backend_->Validate(file_uri),
+  EXPECT_THAT(Check(file_uri),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("https://")));
   StartRequest threshold = Request("gen4_turbo", "1280:720", 4);
   threshold.public_figure_threshold = "high";
-  EXPECT_THAT(backend_->Validate(threshold),
+  EXPECT_THAT(Check(threshold),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("auto, low")));
 }
 
 TEST_F(RunwayValidateTest, StartRefusesAnInvalidRequestWithoutTraffic) {
   // The base URL is the real provider's; validation fails before any send.
-  EXPECT_THAT(backend_->Start(Request("gen4_turbo", "16:9", 4)),
+  EXPECT_THAT(backend_->Start(Request("gen4_turbo", "7:5", 4)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("spec.ratio")));
 }
 
