@@ -153,8 +153,12 @@ absl::Status Engine::Scan(bool initial) {
     absl::StatusOr<Task> stored = Commit(std::move(task));
     if (!stored.ok()) continue;  // taken or changed meanwhile
     Track(*stored);
-    ScheduleStep(stored->id, stored->state == TaskState::kDownloading ? Step::kFetch : Step::kPoll,
-                 now);
+    if (stored->state == TaskState::kDownloading) {
+      ScheduleStep(stored->id, Step::kFetch, now);
+    } else {
+      // The previous holder may have polled it a moment ago.
+      ScheduleStep(stored->id, Step::kPoll, now + PollDelay(*FindBackend(stored->spec.backend)));
+    }
     ++resumed;
   }
   if (resumed + ambiguous + cancels > 0) {
@@ -227,6 +231,9 @@ absl::Time Engine::RunOnce() {
       next_lease_renewal_ = now + options_.lease_duration / 3;
     }
     while (!timers_.empty() && timers_.begin()->first <= now) {
+      if (timers_.begin()->second.step == Step::kPoll) {
+        poll_pending_.erase(timers_.begin()->second.task_id);
+      }
       due.push_back(std::move(timers_.begin()->second));
       timers_.erase(timers_.begin());
     }
@@ -324,8 +331,32 @@ void Engine::ScheduleStep(const std::string& task_id, Step step, absl::Time at) 
 }
 
 void Engine::ScheduleLocked(const std::string& task_id, Step step, absl::Time at) {
+  if (step == Step::kPoll) {
+    // One pending poll per task, never sooner than a poll interval after the
+    // last one, whichever path asks for it.
+    if (!poll_pending_.insert(task_id).second) return;
+    at = std::max(at, PollFloorLocked(task_id));
+  }
   timers_.emplace(at, Timer{task_id, step});
   kicked_ = true;
+}
+
+absl::Time Engine::PollFloorLocked(const std::string& task_id) const {
+  auto last = last_poll_.find(task_id);
+  if (last == last_poll_.end()) return absl::InfinitePast();
+  return last->second.time + last->second.interval;
+}
+
+bool Engine::BeginPoll(const std::string& task_id, absl::Duration interval) {
+  absl::MutexLock lock(&mu_);
+  absl::Time now = clock_.Now();
+  absl::Time floor = PollFloorLocked(task_id);
+  if (now < floor) {
+    ScheduleLocked(task_id, Step::kPoll, floor);
+    return false;
+  }
+  last_poll_[task_id] = LastPoll{now, interval};
+  return true;
 }
 
 void Engine::RunStep(const std::string& task_id, Step step) {
@@ -372,17 +403,19 @@ void Engine::Release(const std::string& task_id) {
   auto st = backend_state_.find(it->second);
   if (st != backend_state_.end()) --st->second.in_flight;
   active_.erase(it);
+  last_poll_.erase(task_id);
   kicked_ = true;
 }
 
 absl::Duration Engine::PollDelay(const EngineBackend& backend) {
+  // Jitter only lengthens the wait: the interval is a floor.
   absl::Duration jitter = backend.config.poll_jitter;
-  absl::Duration delay = backend.config.poll_interval;
+  absl::Duration delay = std::max(backend.config.poll_interval, absl::ZeroDuration());
   if (jitter > absl::ZeroDuration()) {
     absl::MutexLock lock(&mu_);
-    delay += absl::Uniform<double>(rng_, -1.0, 1.0) * jitter;
+    delay += absl::Uniform<double>(rng_, 0.0, 1.0) * jitter;
   }
-  return std::max(delay, absl::ZeroDuration());
+  return delay;
 }
 
 absl::Duration Engine::Backoff(int attempt, const absl::Status& error) {
@@ -641,6 +674,7 @@ void Engine::PollStep(const std::string& task_id) {
   }
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (b == nullptr) return;
+  if (!BeginPoll(task_id, b->config.poll_interval)) return;  // too soon: put off
   absl::StatusOr<backends::PollResult> polled = b->backend->Poll(task.provider_task_id);
   if (!polled.ok()) {
     RetryOrFail(std::move(task), polled.status(), Step::kPoll);

@@ -20,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -141,6 +142,11 @@ class Engine {
   void ScheduleLocked(const std::string& task_id, Step step, absl::Time at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunStep(const std::string& task_id, Step step);
+  // The earliest time the next poll of `task_id` may go out.
+  absl::Time PollFloorLocked(const std::string& task_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a poll about to be sent; false (and the poll put off to its
+  // floor) when the last one was less than its interval ago.
+  bool BeginPoll(const std::string& task_id, absl::Duration interval) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a task this process held and frees its backend slot.
   void Release(const std::string& task_id) ABSL_LOCKS_EXCLUDED(mu_);
   void Track(const Task& task) ABSL_LOCKS_EXCLUDED(mu_);
@@ -173,6 +179,12 @@ class Engine {
   absl::BitGenRef rng_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, BackendState> backend_state_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, Timer> timers_ ABSL_GUARDED_BY(mu_);
+  struct LastPoll {
+    absl::Time time;
+    absl::Duration interval;
+  };
+  absl::flat_hash_map<std::string, LastPoll> last_poll_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> poll_pending_ ABSL_GUARDED_BY(mu_);  // a kPoll timer is set
   absl::flat_hash_map<std::string, std::string> active_ ABSL_GUARDED_BY(mu_);  // id -> backend
   int steps_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
