@@ -65,6 +65,8 @@ UNIT_TESTS = [
     "client_channel_test",
     "domain_test",
     "engine_test",
+    "transitions_test",
+    "error_policy_test",
     "store_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",

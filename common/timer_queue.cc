@@ -1,10 +1,8 @@
 #include "common/timer_queue.h"
 
-#include "absl/time/clock.h"
-
 namespace videotask {
 
-TimerQueue::TimerQueue() : thread_([this] { Loop(); }) {}
+TimerQueue::TimerQueue(const Clock& clock) : clock_(clock), thread_([this] { Loop(); }) {}
 
 TimerQueue::~TimerQueue() {
   {
@@ -46,7 +44,9 @@ void TimerQueue::Loop() {
       // of an earlier timer changes timers_, which re-evaluates the wait.
       absl::Time first = timers_.empty() ? absl::InfiniteFuture() : timers_.begin()->first;
       std::pair<TimerQueue*, absl::Time> state(this, first);
-      mu_.AwaitWithDeadline(absl::Condition(
+      absl::Duration wait = first == absl::InfiniteFuture() ? absl::InfiniteDuration()
+                                                            : first - clock_.Now();
+      mu_.AwaitWithTimeout(absl::Condition(
                                 +[](std::pair<TimerQueue*, absl::Time>* s)
                                      ABSL_NO_THREAD_SAFETY_ANALYSIS {
                                   TimerQueue* q = s->first;
@@ -54,9 +54,9 @@ void TimerQueue::Loop() {
                                          (!q->timers_.empty() && q->timers_.begin()->first < s->second);
                                 },
                                 &state),
-                            first);
+                           wait);
       if (stopping_) return;
-      if (timers_.empty() || timers_.begin()->first > absl::Now()) continue;
+      if (timers_.empty() || timers_.begin()->first > clock_.Now()) continue;
       auto it = timers_.begin();
       fn = std::move(it->second.second);
       when_.erase(it->second.first);

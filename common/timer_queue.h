@@ -13,18 +13,22 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace videotask {
 
 class TimerQueue {
  public:
-  TimerQueue();
+  // `clock` is borrowed and must outlive the queue; the thread waits for
+  // the earliest timer by the clock's time (a FakeClock's time only counts
+  // when the queue wakes for another reason: a Schedule or a stop).
+  explicit TimerQueue(const Clock& clock);
   ~TimerQueue();  // drops pending callbacks without running them
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
-  // Runs `fn` on the timer thread at `when` (wall clock). Returns an id for
-  // Cancel.
+  // Runs `fn` on the timer thread at `when` (by the clock). Returns an id
+  // for Cancel.
   uint64_t Schedule(absl::Time when, std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_);
   // True when the callback was removed before it started; false when it has
   // run or is running.
@@ -33,6 +37,7 @@ class TimerQueue {
  private:
   void Loop() ABSL_LOCKS_EXCLUDED(mu_);
 
+  const Clock& clock_;
   absl::Mutex mu_;
   std::multimap<absl::Time, std::pair<uint64_t, std::function<void()>>> timers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, absl::Time> when_ ABSL_GUARDED_BY(mu_);

@@ -90,7 +90,7 @@ struct BackendConfig {
   int max_concurrency = 4;
   absl::Duration min_submit_interval = absl::ZeroDuration();
   absl::Duration poll_interval = absl::Seconds(6);
-  absl::Duration poll_jitter = absl::ZeroDuration();  // +- around poll_interval
+  absl::Duration poll_jitter = absl::ZeroDuration();  // random extra wait of up to this after poll_interval
   int64_t max_image_bytes = 16 << 20;
   int64_t max_output_bytes = int64_t{512} << 20;
 };

@@ -1,7 +1,8 @@
 // How backends describe failures to the engine, on top of absl::Status codes:
-//   UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED: transient (retryable);
+//   UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED: transient
+//   (retryable; IsRetryable below is the one place that says so);
 //   INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, NOT_FOUND,
-//   FAILED_PRECONDITION: permanent.
+//   FAILED_PRECONDITION and everything else: permanent.
 // Payloads add what a code cannot say: whether a request may have reached
 // the provider (a create that may have been sent is never re-sent), when to
 // retry (Retry-After), and the provider's HTTP status.
@@ -28,7 +29,9 @@ std::optional<absl::Duration> RetryAfter(const absl::Status& status);
 absl::Status WithHttpStatus(absl::Status status, int http_status);
 std::optional<int> HttpStatus(const absl::Status& status);
 
-// Transient by code: the same call may succeed later.
+// Transient by code: the same call may succeed later. The engine's retry
+// decision (server/engine/error_policy.h) and the API's Error.retryable
+// both come from here.
 bool IsRetryable(const absl::Status& status);
 
 }  // namespace videotask::backends

@@ -17,7 +17,7 @@ ABSL_FLAG(absl::Duration, runway_min_submit_interval, absl::Seconds(2),
 ABSL_FLAG(absl::Duration, runway_poll_interval, absl::Seconds(6),
           "runway: poll interval (at least 5s unless the base URL is a loopback address).");
 ABSL_FLAG(absl::Duration, runway_poll_jitter, absl::Milliseconds(1500),
-          "runway: +- random spread around the poll interval.");
+          "runway: random extra wait of up to this on top of the poll interval.");
 ABSL_FLAG(std::string, runway_base_url, videotask::backends::kRunwayDefaultBaseUrl,
           "runway: API base URL (plain http only for loopback hosts).");
 

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "backends/api/errors.h"
 #include "common/log.h"
 
 namespace videotask::api {
@@ -119,8 +120,7 @@ v1::Error StatusToError(const absl::Status& status) {
   error.set_code(absl::StatusCodeToString(status.code()));
   grpc::Status mapped = ToGrpcStatus(status);
   error.set_message(mapped.error_message());
-  error.set_retryable(status.code() == absl::StatusCode::kUnavailable ||
-                      status.code() == absl::StatusCode::kResourceExhausted);
+  error.set_retryable(backends::IsRetryable(status));
   return error;
 }
 

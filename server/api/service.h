@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/executor.h"
 #include "common/timer_queue.h"
 #include "server/api/validation.h"
@@ -93,7 +94,8 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   const Validator& validator_;
   Executor& blocking_;
   std::atomic<bool> draining_{false};
-  TimerQueue timers_;  // WaitTask timeouts
+  SystemClock wall_clock_;           // gRPC deadlines are wall-clock times
+  TimerQueue timers_{wall_clock_};  // WaitTask timeouts
 
   absl::Mutex mu_;
   absl::flat_hash_set<Drainable*> streams_ ABSL_GUARDED_BY(mu_);

@@ -7,6 +7,12 @@
 // update (compare-and-set on the task's version) followed by one event on
 // the WatchHub. Tests drive it without threads: an InlineExecutor, a
 // FakeClock and RunOnce().
+//
+// The class is defined in parts (docs/engine.md): engine.cc (API side:
+// submit, cancel, wait text, commits), dispatcher.cc (claims, slots,
+// timers, wake-ups, poll cadence), leases.cc (recovery, takeover, lease
+// renewal), steps.cc (provider calls). What a call's outcome does to a task
+// is in transitions.h; which errors are retried in error_policy.h.
 #ifndef VIDEOTASK_SERVER_ENGINE_ENGINE_H_
 #define VIDEOTASK_SERVER_ENGINE_ENGINE_H_
 
@@ -20,6 +26,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/bit_gen_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -27,6 +34,7 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "server/domain/task.h"
+#include "server/engine/error_policy.h"
 #include "server/engine/output_writer.h"
 #include "server/engine/rate_limiter.h"
 #include "server/engine/retry_policy.h"
@@ -34,18 +42,6 @@
 #include "server/store/task_store.h"
 
 namespace videotask::engine {
-
-// Error codes the engine puts on tasks (Task.error.code).
-inline constexpr char kErrSubmissionAmbiguous[] = "SUBMISSION_AMBIGUOUS";
-inline constexpr char kErrProviderFailed[] = "PROVIDER_FAILED";
-inline constexpr char kErrProviderRejected[] = "PROVIDER_REJECTED";
-inline constexpr char kErrProviderAuth[] = "PROVIDER_AUTH";
-inline constexpr char kErrProviderUnavailable[] = "PROVIDER_UNAVAILABLE";
-inline constexpr char kErrRateLimited[] = "RATE_LIMITED";
-inline constexpr char kErrProviderNotFound[] = "PROVIDER_TASK_NOT_FOUND";
-inline constexpr char kErrDownloadFailed[] = "DOWNLOAD_FAILED";
-inline constexpr char kErrCancelled[] = "CANCELLED";
-inline constexpr char kErrInternal[] = "INTERNAL";
 
 struct EngineOptions {
   std::string owner;  // lease owner id of this process
@@ -124,39 +120,66 @@ class Engine {
     bool maybe_queued = true;  // QUEUED tasks may be claimable
     absl::Time next_queued_time = absl::InfinitePast();
   };
+  struct LastPoll {
+    absl::Time time;
+    absl::Duration interval;
+  };
 
-  // Steps, run on the workers.
+  // steps.cc: provider calls, run on the workers.
   void SubmitStep(Task task);
+  void OnCreated(const Task& task, const EngineBackend& b, const std::string& provider_id);
+  void OnCreateFailed(Task task, const EngineBackend& b, const absl::Status& error);
   void PollStep(const std::string& task_id);
   void FetchStep(const std::string& task_id);
   void ProviderCancelStep(const std::string& task_id);
-
-  // Outcomes.
   void RetryOrFail(Task task, const absl::Status& error, Step step);
   void Fail(Task task, TaskError error);
+  absl::StatusOr<backends::StartRequest> BuildStartRequest(const Task& task);
+
+  // dispatcher.cc: claims, slots, timers, wake-ups.
+  void DispatcherLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Time ClaimDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // How many tasks of `b` to claim now (0: none; `next` lowered to when to
+  // look again).
+  int ClaimWant(const EngineBackend& b, absl::Time now, absl::Time& next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time ClaimFor(const EngineBackend& b, int want, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   void ScheduleStep(const std::string& task_id, Step step, absl::Time at) ABSL_LOCKS_EXCLUDED(mu_);
   void ScheduleLocked(const std::string& task_id, Step step, absl::Time at)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RunStep(const std::string& task_id, Step step);
+  void RunStep(const std::string& task_id, Step step) ABSL_LOCKS_EXCLUDED(mu_);
+  // The earliest time the next poll of `task_id` may go out.
+  absl::Time PollFloorLocked(const std::string& task_id) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a poll about to be sent; false (and the poll put off to its
+  // floor) when the last one was less than its interval ago.
+  bool BeginPoll(const std::string& task_id, absl::Duration interval) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a task this process held and frees its backend slot.
   void Release(const std::string& task_id) ABSL_LOCKS_EXCLUDED(mu_);
   void Track(const Task& task) ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Stores `task` (CAS on its version) and publishes it. On a version
-  // clash the stored task is returned as an ABORTED-free "current" so the
-  // caller can decide again: see Commit's contract in engine.cc.
-  absl::StatusOr<Task> Commit(Task task);
+  // The wait before the next poll: the interval plus up to the jitter.
   absl::Duration PollDelay(const EngineBackend& backend) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Duration Backoff(int attempt, const absl::Status& error) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::StatusOr<backends::StartRequest> BuildStartRequest(const Task& task);
+  // Lets the dispatcher claim again for `backend` once `due` has come.
+  void NoteQueuedAt(const std::string& backend, absl::Time due, bool requeued)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // leases.cc: recovery, takeover, renewal.
+  absl::Status Scan(bool initial) ABSL_LOCKS_EXCLUDED(mu_);
+  enum class Resumed { kSkipped, kResumed, kAmbiguous, kCancelPending };
+  Resumed ResumeTask(Task task, bool initial, absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Extends the leases of every task this process holds.
+  void RenewLeases(absl::Time now);
+  // Which of lease renewal and orphan scan are due; plans the next ones.
+  void LeaseWorkDue(absl::Time now, bool& renew, bool& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // engine.cc: commits.
+  // Stores `task` (CAS on its version) and publishes it. ABORTED when the
+  // task changed meanwhile (logged only for other errors).
+  absl::StatusOr<Task> Commit(Task task);
   // After a lost compare-and-set: reloads the task and lets go of it when
   // it has ended meanwhile (a cancel).
   void OnConflict(const std::string& task_id);
-  absl::Status BeginStep() ABSL_LOCKS_EXCLUDED(mu_);
-  void EndStep() ABSL_LOCKS_EXCLUDED(mu_);
-  void DispatcherLoop() ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Time ClaimDue(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status Scan(bool initial) ABSL_LOCKS_EXCLUDED(mu_);
+  bool Stopping() const ABSL_LOCKS_EXCLUDED(mu_);
 
   const EngineOptions options_;
   store::TaskStore& store_;
@@ -170,6 +193,8 @@ class Engine {
   absl::BitGenRef rng_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, BackendState> backend_state_ ABSL_GUARDED_BY(mu_);
   std::multimap<absl::Time, Timer> timers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, LastPoll> last_poll_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> poll_pending_ ABSL_GUARDED_BY(mu_);  // a kPoll timer is set
   absl::flat_hash_map<std::string, std::string> active_ ABSL_GUARDED_BY(mu_);  // id -> backend
   int steps_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,4 +1,5 @@
-// One place decides whether and when a failed provider call is tried again.
+// When a failed provider call is tried again (backoff), and whether (a
+// transient status by backends::IsRetryable, while attempts remain).
 #ifndef VIDEOTASK_SERVER_ENGINE_RETRY_POLICY_H_
 #define VIDEOTASK_SERVER_ENGINE_RETRY_POLICY_H_
 

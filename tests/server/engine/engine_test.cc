@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -58,6 +59,7 @@ class ScriptedBackend final : public backends::Backend {
   }
   absl::StatusOr<backends::PollResult> Poll(absl::string_view id) override {
     ++polls;
+    if (on_poll) on_poll();
     if (!poll_results.empty()) {
       absl::StatusOr<backends::PollResult> r = poll_results.front();
       poll_results.erase(poll_results.begin());
@@ -81,6 +83,7 @@ class ScriptedBackend final : public backends::Backend {
 
   backends::Capabilities caps_;
   std::function<void(const std::string&)> on_start;  // runs inside Start
+  std::function<void()> on_poll;                      // runs inside Poll
   std::vector<absl::StatusOr<std::string>> start_results;
   std::vector<absl::StatusOr<backends::PollResult>> poll_results;
   int starts = 0, polls = 0, cancels = 0, fetches = 0;
@@ -112,9 +115,11 @@ class EngineTest : public ::testing::Test {
     backends::BackendConfig scripted_config;
     scripted_config.name = "scripted";
     scripted_config.max_concurrency = max_concurrency;
-    scripted_config.poll_interval = absl::Seconds(6);
+    scripted_config.poll_interval = scripted_poll_interval_;
+    scripted_config.poll_jitter = scripted_poll_jitter_;
     auto scripted = std::make_unique<ScriptedBackend>();
     scripted_ = scripted.get();
+    scripted_->on_poll = [this] { poll_times_.push_back(clock_.Now()); };
     backends.push_back(EngineBackend{scripted_config, std::move(scripted)});
 
     EngineOptions engine_options;
@@ -177,6 +182,9 @@ class EngineTest : public ::testing::Test {
 
   testing::TempDir tmp_;
   FakeClock clock_;
+  absl::Duration scripted_poll_interval_ = absl::Seconds(6);
+  absl::Duration scripted_poll_jitter_ = absl::ZeroDuration();
+  std::vector<absl::Time> poll_times_;  // every Poll of the scripted backend, across Open()s
   std::mt19937_64 rng_{42};
   InlineExecutor executor_;
   WatchHub hub_;
@@ -216,6 +224,69 @@ TEST_F(EngineTest, PollsNoMoreOftenThanThePollInterval) {
   EXPECT_NEAR(task.progress, 0.9, 0.11);
   RunFor(absl::Seconds(13));
   EXPECT_EQ(Get(id).state, TaskState::kSucceeded);
+}
+
+backends::PollResult StillRunning() {
+  backends::PollResult running;
+  running.state = backends::ProviderState::kRunning;
+  running.status_text = "RUNNING";
+  return running;
+}
+
+// The smallest gap between two consecutive polls in `times`.
+absl::Duration SmallestGap(const std::vector<absl::Time>& times) {
+  absl::Duration smallest = absl::InfiniteDuration();
+  for (size_t i = 1; i < times.size(); ++i) smallest = std::min(smallest, times[i] - times[i - 1]);
+  return smallest;
+}
+
+TEST_F(EngineTest, JitterNeverShortensThePollInterval) {
+  scripted_poll_interval_ = absl::Seconds(5);
+  scripted_poll_jitter_ = absl::Milliseconds(1500);
+  Open();
+  std::string id = Submit({}, "scripted");
+  for (int i = 0; i < 200; ++i) scripted_->poll_results.push_back(StillRunning());
+  RunFor(absl::Minutes(15), absl::Milliseconds(100));
+  EXPECT_EQ(Get(id).state, TaskState::kRunning);
+  ASSERT_GT(poll_times_.size(), 100u);
+  EXPECT_GE(SmallestGap(poll_times_), absl::Seconds(5));
+  absl::Duration largest = absl::ZeroDuration();
+  for (size_t i = 1; i < poll_times_.size(); ++i) {
+    largest = std::max(largest, poll_times_[i] - poll_times_[i - 1]);
+  }
+  EXPECT_LE(largest, absl::Milliseconds(6600));  // interval + jitter + one step
+  EXPECT_GT(largest, absl::Milliseconds(6000)) << "the jitter should be used";
+}
+
+TEST_F(EngineTest, NoTaskIsPolledTwiceWithinTheIntervalAcrossRetriesAndRecovery) {
+  // A jitter larger than the interval, as with --runway_poll_interval=1s.
+  scripted_poll_interval_ = absl::Seconds(1);
+  scripted_poll_jitter_ = absl::Milliseconds(1500);
+  Open();
+  std::string id = Submit({}, "scripted");
+  auto script = [&] {
+    for (int i = 0; i < 30; ++i) {
+      scripted_->poll_results.push_back(StillRunning());
+      scripted_->poll_results.push_back(absl::UnavailableError("503 from the provider"));
+    }
+    for (int i = 0; i < 30; ++i) scripted_->poll_results.push_back(StillRunning());
+  };
+  script();
+  RunFor(absl::Seconds(40), absl::Milliseconds(10));
+  ASSERT_EQ(Get(id).state, TaskState::kRunning) << Get(id).error.message;
+  // A restart right after a poll: the new process may not poll at once.
+  size_t before = poll_times_.size();
+  while (poll_times_.size() == before) {
+    clock_.Advance(absl::Milliseconds(10));
+    engine_->RunOnce();
+  }
+  Open();
+  script();
+  RunFor(absl::Seconds(40), absl::Milliseconds(10));
+  ASSERT_EQ(Get(id).state, TaskState::kRunning) << Get(id).error.message;
+  EXPECT_GT(poll_times_.size(), 30u);
+  EXPECT_GE(SmallestGap(poll_times_), absl::Seconds(1));
+  EXPECT_EQ(scripted_->starts, 0);
 }
 
 TEST_F(EngineTest, ConcurrencyCapHoldsAndQueuedTasksSayWhy) {

@@ -1,0 +1,156 @@
+#include "server/engine/transitions.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "server/engine/error_policy.h"
+
+namespace videotask::engine {
+namespace {
+
+// A step that worked: no error, no pending retry.
+void ClearRetry(Task& task) {
+  task.attempt_count = 0;
+  task.error = TaskError();
+  task.next_attempt_time = absl::InfinitePast();
+}
+
+}  // namespace
+
+Task OnStarted(Task task, const std::string& provider_id, absl::Time now) {
+  task.state = TaskState::kRunning;
+  task.provider_task_id = provider_id;
+  task.provider_status = "PENDING";
+  ClearRetry(task);
+  task.update_time = std::max(task.update_time, now);
+  return task;
+}
+
+Task OnPolled(Task task, const backends::PollResult& polled, absl::Time now) {
+  task.provider_status = polled.status_text;
+  ClearRetry(task);
+  switch (polled.state) {
+    case backends::ProviderState::kPending:
+    case backends::ProviderState::kThrottled:
+    case backends::ProviderState::kRunning:
+      task.progress = polled.progress;
+      break;
+    case backends::ProviderState::kSucceeded:
+      task.state = TaskState::kDownloading;
+      task.progress = 1;
+      task.output_urls = polled.output_urls;
+      break;
+    case backends::ProviderState::kFailed:
+      return OnFailed(std::move(task),
+                      TaskError{kErrProviderFailed,
+                                polled.failure_message.empty()
+                                    ? std::string("the provider failed the task")
+                                    : polled.failure_message,
+                                polled.failure_retryable, polled.failure_code},
+                      now);
+    case backends::ProviderState::kCancelled:
+      return OnCancelledAtProvider(std::move(task), now);
+  }
+  task.update_time = std::max(task.update_time, now);
+  return task;
+}
+
+bool PollChangedTask(const Task& before, const Task& after) {
+  return after.state != before.state || after.provider_status != before.provider_status ||
+         after.progress != before.progress || before.attempt_count != 0 || !before.error.empty();
+}
+
+Task OnFetched(Task task, const OutputInfo& output, absl::Time now) {
+  task.state = TaskState::kSucceeded;
+  task.output_path = output.path;
+  task.output_size_bytes = output.size_bytes;
+  task.output_sha256 = output.sha256;
+  task.progress = 1;
+  ClearRetry(task);
+  task.end_time = now;
+  task.update_time = std::max(task.update_time, now);
+  task.lease_owner.clear();
+  return task;
+}
+
+Task OnFailed(Task task, TaskError error, absl::Time now) {
+  task.state = TaskState::kFailed;
+  task.error = std::move(error);
+  task.end_time = now;
+  task.update_time = std::max(task.update_time, now);
+  task.next_attempt_time = absl::InfinitePast();
+  task.lease_owner.clear();
+  return task;
+}
+
+Task ToRetry(Task task, TaskError error, absl::Time next_attempt_time) {
+  task.state = TaskState::kQueued;
+  task.error = std::move(error);
+  task.next_attempt_time = next_attempt_time;
+  task.lease_owner.clear();
+  return task;
+}
+
+Task ToStepRetry(Task task, TaskError error, absl::Time next_attempt_time) {
+  ++task.attempt_count;
+  task.error = std::move(error);
+  task.next_attempt_time = next_attempt_time;
+  return task;
+}
+
+Task ToRequeued(Task task) {
+  task.state = TaskState::kQueued;
+  task.attempt_count = std::max(0, task.attempt_count - 1);
+  task.lease_owner.clear();
+  return task;
+}
+
+Task OnCancelled(Task task, absl::Time now) {
+  // SUBMITTING: the provider id is not known yet; the submit step cancels
+  // at the provider once it is.
+  task.provider_cancel_pending = task.state != TaskState::kQueued;
+  task.state = TaskState::kCancelled;
+  task.end_time = now;
+  task.update_time = now;
+  task.error = TaskError{kErrCancelled, "cancelled by a caller", false, ""};
+  task.next_attempt_time = absl::InfinitePast();
+  return task;
+}
+
+Task OnCancelledAtProvider(Task task, absl::Time now) {
+  task.state = TaskState::kCancelled;
+  task.end_time = now;
+  task.update_time = std::max(task.update_time, now);
+  task.error = TaskError{kErrCancelled, "cancelled at the provider", false, ""};
+  task.lease_owner.clear();
+  return task;
+}
+
+Task OnCreatedAfterCancel(Task task, const std::string& provider_id) {
+  task.provider_task_id = provider_id;
+  task.provider_cancel_pending = true;
+  return task;
+}
+
+Task OnProviderCancelDone(Task task) {
+  task.provider_cancel_pending = false;
+  task.attempt_count = 0;
+  return task;
+}
+
+Task ToProviderCancelRetry(Task task) {
+  ++task.attempt_count;
+  return task;
+}
+
+Task ToLeased(Task task, const std::string& owner, absl::Time lease_expiry) {
+  task.lease_owner = owner;
+  task.lease_expiry = lease_expiry;
+  return task;
+}
+
+Task OnInterruptedCreate(Task task, absl::Time now) {
+  return OnFailed(std::move(task), InterruptedCreateError(), now);
+}
+
+}  // namespace videotask::engine

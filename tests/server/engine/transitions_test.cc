@@ -1,0 +1,174 @@
+// The transitions are pure: a task and an outcome in, the next task out.
+#include "server/engine/transitions.h"
+
+#include <gtest/gtest.h>
+
+#include "server/engine/error_policy.h"
+
+namespace videotask::engine {
+namespace {
+
+const absl::Time kNow = absl::FromUnixSeconds(1'800'000'000);
+
+Task Submitting() {
+  Task task;
+  task.id = "t1";
+  task.state = TaskState::kSubmitting;
+  task.attempt_count = 2;
+  task.error = TaskError{kErrProviderUnavailable, "503", true, "HTTP_503"};
+  task.next_attempt_time = kNow - absl::Seconds(1);
+  task.lease_owner = "me";
+  task.update_time = kNow - absl::Minutes(1);
+  return task;
+}
+
+Task Running() {
+  Task task = OnStarted(Submitting(), "p-1", kNow);
+  task.provider_status = "RUNNING";
+  task.progress = 0.25f;
+  return task;
+}
+
+backends::PollResult Polled(backends::ProviderState state, const char* text, float progress = 0) {
+  backends::PollResult polled;
+  polled.state = state;
+  polled.status_text = text;
+  polled.progress = progress;
+  return polled;
+}
+
+TEST(TransitionsTest, StartedRunsWithTheProviderIdAndNoError) {
+  Task task = OnStarted(Submitting(), "p-1", kNow);
+  EXPECT_EQ(task.state, TaskState::kRunning);
+  EXPECT_EQ(task.provider_task_id, "p-1");
+  EXPECT_EQ(task.provider_status, "PENDING");
+  EXPECT_EQ(task.attempt_count, 0);
+  EXPECT_TRUE(task.error.empty());
+  EXPECT_EQ(task.next_attempt_time, absl::InfinitePast());
+  EXPECT_EQ(task.lease_owner, "me");  // still held
+  EXPECT_EQ(task.update_time, kNow);
+}
+
+TEST(TransitionsTest, PolledStillRunningMirrorsTheProvider) {
+  Task before = Running();
+  Task after = OnPolled(before, Polled(backends::ProviderState::kThrottled, "THROTTLED", 0.5f), kNow);
+  EXPECT_EQ(after.state, TaskState::kRunning);
+  EXPECT_EQ(after.provider_status, "THROTTLED");
+  EXPECT_FLOAT_EQ(after.progress, 0.5f);
+  EXPECT_TRUE(after.error.empty());
+  EXPECT_TRUE(PollChangedTask(before, after));
+  Task same = OnPolled(after, Polled(backends::ProviderState::kThrottled, "THROTTLED", 0.5f), kNow);
+  EXPECT_FALSE(PollChangedTask(after, same));
+  // A poll that works after a failed one clears the retry: worth a write.
+  Task retried = ToStepRetry(after, TaskError{kErrProviderUnavailable, "503", true, ""}, kNow);
+  EXPECT_TRUE(PollChangedTask(
+      retried, OnPolled(retried, Polled(backends::ProviderState::kThrottled, "THROTTLED", 0.5f), kNow)));
+}
+
+TEST(TransitionsTest, PolledSucceededDownloadsTheOutputUrls) {
+  backends::PollResult polled = Polled(backends::ProviderState::kSucceeded, "SUCCEEDED");
+  polled.output_urls = {"https://example.invalid/a.mp4"};
+  Task task = OnPolled(Running(), polled, kNow);
+  EXPECT_EQ(task.state, TaskState::kDownloading);
+  EXPECT_FLOAT_EQ(task.progress, 1);
+  EXPECT_EQ(task.output_urls, polled.output_urls);
+}
+
+TEST(TransitionsTest, PolledFailedKeepsTheProvidersCode) {
+  backends::PollResult polled = Polled(backends::ProviderState::kFailed, "FAILED");
+  polled.failure_code = "SAFETY.INPUT.IMAGE";
+  Task task = OnPolled(Running(), polled, kNow);
+  EXPECT_EQ(task.state, TaskState::kFailed);
+  EXPECT_EQ(task.error.code, kErrProviderFailed);
+  EXPECT_EQ(task.error.message, "the provider failed the task");
+  EXPECT_EQ(task.error.provider_code, "SAFETY.INPUT.IMAGE");
+  EXPECT_EQ(task.end_time, kNow);
+  EXPECT_TRUE(task.lease_owner.empty());
+}
+
+TEST(TransitionsTest, PolledCancelledEndsTheTask) {
+  Task task = OnPolled(Running(), Polled(backends::ProviderState::kCancelled, "CANCELLED"), kNow);
+  EXPECT_EQ(task.state, TaskState::kCancelled);
+  EXPECT_EQ(task.error.code, kErrCancelled);
+  EXPECT_EQ(task.end_time, kNow);
+  EXPECT_TRUE(task.lease_owner.empty());
+}
+
+TEST(TransitionsTest, FetchedSucceedsWithTheOutput) {
+  Task downloading = Running();
+  downloading.state = TaskState::kDownloading;
+  Task task = OnFetched(downloading, OutputInfo{"/out/x.mp4", 42, "ab"}, kNow);
+  EXPECT_EQ(task.state, TaskState::kSucceeded);
+  EXPECT_EQ(task.output_path, "/out/x.mp4");
+  EXPECT_EQ(task.output_size_bytes, 42);
+  EXPECT_EQ(task.output_sha256, "ab");
+  EXPECT_EQ(task.end_time, kNow);
+  EXPECT_TRUE(task.lease_owner.empty());
+}
+
+TEST(TransitionsTest, CreateRetryGoesBackToTheQueueKeepingTheAttempt) {
+  TaskError error{kErrRateLimited, "429", true, "HTTP_429"};
+  Task task = ToRetry(Submitting(), error, kNow + absl::Seconds(30));
+  EXPECT_EQ(task.state, TaskState::kQueued);
+  EXPECT_EQ(task.attempt_count, 2);
+  EXPECT_EQ(task.error.code, kErrRateLimited);
+  EXPECT_EQ(task.next_attempt_time, kNow + absl::Seconds(30));
+  EXPECT_TRUE(task.lease_owner.empty());
+}
+
+TEST(TransitionsTest, StepRetryStaysAndCountsTheAttempt) {
+  Task task = ToStepRetry(Running(), TaskError{kErrDownloadFailed, "reset", true, ""},
+                          kNow + absl::Seconds(6));
+  EXPECT_EQ(task.state, TaskState::kRunning);
+  EXPECT_EQ(task.attempt_count, 1);
+  EXPECT_EQ(task.error.code, kErrDownloadFailed);
+  EXPECT_EQ(task.next_attempt_time, kNow + absl::Seconds(6));
+  EXPECT_EQ(task.lease_owner, "me");
+}
+
+TEST(TransitionsTest, RequeuedGivesTheClaimedAttemptBack) {
+  Task task = ToRequeued(Submitting());
+  EXPECT_EQ(task.state, TaskState::kQueued);
+  EXPECT_EQ(task.attempt_count, 1);
+  EXPECT_TRUE(task.lease_owner.empty());
+  Task first = Submitting();
+  first.attempt_count = 0;
+  EXPECT_EQ(ToRequeued(first).attempt_count, 0);
+}
+
+TEST(TransitionsTest, CancelledCancelsAtTheProviderOnlyWhenItMayExistThere) {
+  Task queued = Submitting();
+  queued.state = TaskState::kQueued;
+  Task q = OnCancelled(queued, kNow);
+  EXPECT_EQ(q.state, TaskState::kCancelled);
+  EXPECT_FALSE(q.provider_cancel_pending);
+  EXPECT_EQ(q.error.code, kErrCancelled);
+  EXPECT_EQ(q.end_time, kNow);
+  EXPECT_EQ(q.next_attempt_time, absl::InfinitePast());
+  EXPECT_TRUE(OnCancelled(Submitting(), kNow).provider_cancel_pending);
+  EXPECT_TRUE(OnCancelled(Running(), kNow).provider_cancel_pending);
+
+  Task created = OnCreatedAfterCancel(q, "p-9");
+  EXPECT_EQ(created.provider_task_id, "p-9");
+  EXPECT_TRUE(created.provider_cancel_pending);
+  Task again = ToProviderCancelRetry(created);
+  EXPECT_EQ(again.attempt_count, created.attempt_count + 1);
+  Task done = OnProviderCancelDone(again);
+  EXPECT_FALSE(done.provider_cancel_pending);
+  EXPECT_EQ(done.attempt_count, 0);
+}
+
+TEST(TransitionsTest, LeasedAndInterruptedCreate) {
+  Task leased = ToLeased(Running(), "other", kNow + absl::Minutes(1));
+  EXPECT_EQ(leased.lease_owner, "other");
+  EXPECT_EQ(leased.lease_expiry, kNow + absl::Minutes(1));
+  EXPECT_EQ(leased.state, TaskState::kRunning);
+  Task failed = OnInterruptedCreate(Submitting(), kNow);
+  EXPECT_EQ(failed.state, TaskState::kFailed);
+  EXPECT_EQ(failed.error.code, kErrSubmissionAmbiguous);
+  EXPECT_FALSE(failed.error.retryable);
+  EXPECT_TRUE(failed.lease_owner.empty());
+}
+
+}  // namespace
+}  // namespace videotask::engine
