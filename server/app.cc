@@ -73,7 +73,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   app->validator_ =
       std::make_unique<api::Validator>(validator_options, app->engine_->backends());
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
-      *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_);
+      *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_,
+      app->wall_clock_);
   return app;
 }
 

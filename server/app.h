@@ -73,6 +73,9 @@ class App {
       const Clock& clock, std::unique_ptr<backends::HttpTransport> http);
 
   AppConfig config_;
+  // The service's clock for WaitTask timeouts: gRPC deadlines are wall-clock
+  // times, whatever clock the engine is given.
+  SystemClock wall_clock_;
   absl::BitGen rng_;
   // One generator per backend: each serializes its own use.
   std::vector<std::unique_ptr<absl::BitGen>> backend_rngs_;

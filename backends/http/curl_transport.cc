@@ -17,10 +17,8 @@
 #include "backends/http/url_policy.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "videotask/version.h"
 
-#ifndef VT_VERSION
-#define VT_VERSION "0.0.0"
-#endif
 
 namespace videotask::backends {
 namespace {
@@ -191,7 +189,7 @@ struct SlistDeleter {
 
 }  // namespace
 
-std::string DefaultUserAgent() { return absl::StrCat("videotask/", VT_VERSION); }
+std::string DefaultUserAgent() { return absl::StrCat("videotask/", VIDEOTASK_VERSION); }
 
 absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create(CurlOptions options) {
   if (options.connect_timeout <= absl::ZeroDuration() ||
@@ -263,21 +261,106 @@ absl::StatusOr<HttpResponse> CurlTransport::SendStreaming(const HttpRequest& req
   return Perform(request, &sink);
 }
 
-absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
-                                                    const BodySink* sink) {
-  const std::string what = absl::StrCat(request.method, " ", RedactUrl(request.url));
-  if (options_.enforce_url_policy) {
+namespace {
+
+// The policy and size checks of a request before any handle is taken.
+absl::Status CheckRequest(const HttpRequest& request, const CurlOptions& options,
+                          const std::string& what) {
+  if (options.enforce_url_policy) {
     if (absl::Status allowed = CheckUrlAllowed(request.url); !allowed.ok()) {
       return absl::Status(allowed.code(), absl::StrCat(what, ": ", allowed.message()));
     }
   }
-  if (static_cast<int64_t>(request.body.size()) > options_.max_request_bytes) {
+  if (static_cast<int64_t>(request.body.size()) > options.max_request_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(what, ": request body of ",
                                                      request.body.size(),
                                                      " bytes is larger than the allowed ",
-                                                     options_.max_request_bytes));
+                                                     options.max_request_bytes));
   }
+  return absl::OkStatus();
+}
+
+// The request's headers as a curl list, plus an empty "Expect:" unless the
+// caller set one (no "Expect: 100-continue" round trip for large bodies).
+using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
+
+absl::StatusOr<HeaderList> BuildHeaders(
+    const HttpRequest& request) {
+  HeaderList headers;
+  bool has_expect = false;
+  for (const auto& [name, value] : request.headers) {
+    if (absl::EqualsIgnoreCase(name, "expect")) has_expect = true;
+    std::string line = value.empty() ? absl::StrCat(name, ";") : absl::StrCat(name, ": ", value);
+    curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
+    if (appended == nullptr) return absl::ResourceExhaustedError("out of memory building HTTP headers");
+    headers.release();
+    headers.reset(appended);
+  }
+  if (!has_expect) {
+    curl_slist* appended = curl_slist_append(headers.get(), "Expect:");
+    if (appended != nullptr) {
+      headers.release();
+      headers.reset(appended);
+    }
+  }
+  return headers;
+}
+
+// Connection, TLS, timeout and size options of one transfer.
+void SetTransferOptions(CURL* curl, const HttpRequest& request, const CurlOptions& options,
+                        void* share) {
+  const absl::Duration total =
+      request.timeout > absl::ZeroDuration() ? request.timeout : options.total_timeout;
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_SHARE, static_cast<CURLSH*>(share));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ToMillis(options.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ToMillis(total));
+  if (options.low_speed_time > absl::ZeroDuration() && options.low_speed_bytes_per_second > 0) {
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
+                     static_cast<long>(options.low_speed_bytes_per_second));
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<int64_t>(
+                         1, absl::ToInt64Seconds(options.low_speed_time))));
+  }
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!options.ca_bundle_path.empty()) {
+    curl_easy_setopt(curl, CURLOPT_CAINFO, options.ca_bundle_path.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, options.user_agent.c_str());
+}
+
+// The method and body; a POST or PATCH never goes on a pooled connection
+// (see the class comment).
+void SetMethod(CURL* curl, const HttpRequest& request, const std::string& method) {
+  const bool has_body = !request.body.empty() || method == "POST" || method == "PUT" ||
+                        method == "PATCH";
+  if (method == "GET") {
+    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+  } else if (method == "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (method != "POST") {
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  }
+  if (has_body && method != "GET" && method != "HEAD") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+  }
+  if (method == "POST" || method == "PATCH") curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
+}
+
+}  // namespace
+
+absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
+                                                    const BodySink* sink) {
+  const std::string what = absl::StrCat(request.method, " ", RedactUrl(request.url));
+  VT_RETURN_IF_ERROR(CheckRequest(request, options_, what));
   const std::string method = absl::AsciiStrToUpper(request.method);
+  VT_ASSIGN_OR_RETURN(HeaderList headers, BuildHeaders(request));
 
   CURL* curl = static_cast<CURL*>(AcquireHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("libcurl handle could not be created");
@@ -287,80 +370,17 @@ absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   transfer.sink = sink;
   transfer.max_bytes =
       request.max_response_bytes > 0 ? request.max_response_bytes : options_.max_response_bytes;
-
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
-  bool has_expect = false;
-  for (const auto& [name, value] : request.headers) {
-    if (absl::EqualsIgnoreCase(name, "expect")) has_expect = true;
-    std::string line = value.empty() ? absl::StrCat(name, ";") : absl::StrCat(name, ": ", value);
-    curl_slist* appended = curl_slist_append(headers.get(), line.c_str());
-    if (appended == nullptr) {
-      ReleaseHandle(curl);
-      return absl::ResourceExhaustedError("out of memory building HTTP headers");
-    }
-    headers.release();
-    headers.reset(appended);
-  }
-  if (!has_expect) {
-    // No "Expect: 100-continue" round trip for large bodies.
-    curl_slist* appended = curl_slist_append(headers.get(), "Expect:");
-    if (appended != nullptr) {
-      headers.release();
-      headers.reset(appended);
-    }
-  }
-
   char errbuf[CURL_ERROR_SIZE];
   errbuf[0] = '\0';
-  const absl::Duration total =
-      request.timeout > absl::ZeroDuration() ? request.timeout : options_.total_timeout;
-
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_SHARE, static_cast<CURLSH*>(share_));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ToMillis(options_.connect_timeout));
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ToMillis(total));
-  if (options_.low_speed_time > absl::ZeroDuration() && options_.low_speed_bytes_per_second > 0) {
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
-                     static_cast<long>(options_.low_speed_bytes_per_second));
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(std::max<int64_t>(
-                         1, absl::ToInt64Seconds(options_.low_speed_time))));
-  }
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (!options_.ca_bundle_path.empty()) {
-    curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_bundle_path.c_str());
-  }
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
+  SetTransferOptions(curl, request, options_, share_);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(transfer.max_bytes));
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
-
-  const bool has_body = !request.body.empty() || method == "POST" || method == "PUT" ||
-                        method == "PATCH";
-  if (method == "GET") {
-    curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-  } else if (method == "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else {
-    if (method != "POST") curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
-  }
-  if (has_body && method != "GET" && method != "HEAD") {
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-  }
-  if (method == "POST" || method == "PATCH") {
-    // Never on a pooled connection: see the class comment.
-    curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
-  }
+  SetMethod(curl, request, method);
 
   const absl::Time start = clock_.Now();
   CURLcode code = curl_easy_perform(curl);

@@ -269,11 +269,12 @@ grpc::ServerWriteReactor<v1::Task>* NewWatchReactor(VideoTaskServiceImpl& servic
 grpc::ServerUnaryReactor* NewWaitReactor(VideoTaskServiceImpl& service,
                                          grpc::CallbackServerContext* ctx, const std::string& id,
                                          absl::Duration timeout, v1::Task* reply) {
-  absl::Time deadline = absl::Now() + timeout;
+  const absl::Time now = service.wall_clock().Now();
+  absl::Time deadline = now + timeout;
   // Answer a little before the caller's own deadline, so it gets the state.
   absl::Time caller = absl::FromChrono(ctx->deadline());
   if (caller - absl::Milliseconds(200) < deadline) {
-    deadline = std::max(absl::Now(), caller - absl::Milliseconds(200));
+    deadline = std::max(now, caller - absl::Milliseconds(200));
   }
   return new WaitReactor(service, id, deadline, reply);
 }

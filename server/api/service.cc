@@ -42,8 +42,13 @@ absl::Status CheckTaskId(const std::string& id, absl::string_view field) {
 
 VideoTaskServiceImpl::VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store,
                                            engine::WatchHub& hub, const Validator& validator,
-                                           Executor& blocking)
-    : engine_(engine), store_(store), hub_(hub), validator_(validator), blocking_(blocking) {}
+                                           Executor& blocking, const Clock& wall_clock)
+    : engine_(engine),
+      store_(store),
+      hub_(hub),
+      validator_(validator),
+      blocking_(blocking),
+      wall_clock_(wall_clock) {}
 
 VideoTaskServiceImpl::~VideoTaskServiceImpl() = default;
 

@@ -39,9 +39,10 @@ class Drainable {
 
 class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService {
  public:
-  // Everything is borrowed and must outlive the service.
+  // Everything is borrowed and must outlive the service. `wall_clock` times
+  // WaitTask: gRPC deadlines are wall-clock times.
   VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store, engine::WatchHub& hub,
-                       const Validator& validator, Executor& blocking);
+                       const Validator& validator, Executor& blocking, const Clock& wall_clock);
   ~VideoTaskServiceImpl() override;
 
   // Refuses new submits with UNAVAILABLE and ends open watch streams, so a
@@ -56,6 +57,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   store::TaskStore& store() { return store_; }
   engine::WatchHub& hub() { return hub_; }
   TimerQueue& timers() { return timers_; }
+  const Clock& wall_clock() const { return wall_clock_; }
   v1::Task Describe(const Task& task) const;
 
  private:
@@ -94,7 +96,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   const Validator& validator_;
   Executor& blocking_;
   std::atomic<bool> draining_{false};
-  SystemClock wall_clock_;           // gRPC deadlines are wall-clock times
+  const Clock& wall_clock_;
   TimerQueue timers_{wall_clock_};  // WaitTask timeouts
 
   absl::Mutex mu_;
