@@ -15,6 +15,7 @@
 #include "common/text.h"
 #include "server/api/image_input.h"
 #include "server/domain/filename_stub.h"
+#include "server/domain/start_request.h"
 
 namespace videotask::api {
 namespace {
@@ -108,27 +109,6 @@ absl::Status ValidatePriority(const v1::TaskSpec& in, absl::string_view p, TaskS
   return absl::OkStatus();
 }
 
-// What the backend is asked to check beyond its capabilities; `bytes` is
-// moved in and must be taken back.
-backends::StartRequest ToStartRequest(const Task& task, std::string bytes) {
-  backends::StartRequest req;
-  req.model = task.spec.model;
-  if (task.spec.image.source == ImageSource::kUri) {
-    req.image_uri = task.spec.image.uri;
-  } else {
-    req.image_bytes = std::move(bytes);
-    req.image_mime_type = task.spec.image.mime_type;
-  }
-  req.image_filename = task.spec.image.filename;
-  req.prompt_text = task.spec.prompt_text;
-  req.ratio = task.spec.ratio;
-  req.duration_seconds = task.spec.duration_seconds;
-  req.seed = task.spec.seed;
-  req.public_figure_threshold = task.spec.public_figure_threshold;
-  req.labels = task.spec.labels;
-  return req;
-}
-
 }  // namespace
 
 bool IsLabelKey(absl::string_view key) {
@@ -174,7 +154,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
 
   // Backend-specific rules (e.g. the mock's labels). The bytes travel in the
   // request and come back: no copy of the image.
-  backends::StartRequest start = ToStartRequest(task, std::move(bytes));
+  backends::StartRequest start = MakeStartRequest(task, std::move(bytes));
   absl::Status backend_ok = backend->backend->Validate(start);
   bytes = std::move(start.image_bytes);
   VT_RETURN_IF_ERROR(Prefixed(p, backend_ok));

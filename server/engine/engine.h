@@ -33,6 +33,7 @@
 #include "backends/api/backend.h"
 #include "common/clock.h"
 #include "common/executor.h"
+#include "server/domain/start_request.h"
 #include "server/domain/task.h"
 #include "server/engine/error_policy.h"
 #include "server/engine/output_writer.h"
@@ -54,10 +55,6 @@ struct EngineOptions {
 
 // One enabled backend with its limits.
 using EngineBackend = backends::EnabledBackend;
-
-// The provider request for a task; `image_bytes` for content and
-// server_path images (read from the store), empty for https images.
-backends::StartRequest MakeStartRequest(const Task& task, std::string image_bytes);
 
 class Engine {
  public:
