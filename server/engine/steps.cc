@@ -163,6 +163,10 @@ void Engine::FetchStep(const std::string& task_id) {
   } else {
     info = (*file)->Commit();
   }
+  // Close (and remove) this attempt's temp file before a retry can be
+  // scheduled: the retry reuses its name, and a late destructor would unlink
+  // the retry's file.
+  if (file.ok()) file->reset();
   if (!info.ok()) {
     RetryOrFail(std::move(task), info.status(), Step::kFetch);
     return;
