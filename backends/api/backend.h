@@ -39,6 +39,7 @@ struct StartRequest {
   std::optional<uint32_t> seed;
   std::string public_figure_threshold;  // "", "auto", "low"
   std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> model_options;
 };
 
 enum class ProviderState { kPending, kThrottled, kRunning, kSucceeded, kFailed, kCancelled };

@@ -13,6 +13,16 @@
 
 namespace videotask::backends {
 
+struct ModelOption {
+  enum class Type { kString, kInteger, kNumber, kBoolean, kEnum };
+  std::string name;
+  Type type;
+  std::string description;
+  std::vector<std::string> values;
+  double min = 0, max = 0;
+  size_t max_length = 0;
+};
+
 struct ModelCapabilities {
   std::string name;
   std::vector<std::string> ratios;                 // pixel ratios, "1280:720"
@@ -23,6 +33,11 @@ struct ModelCapabilities {
   int max_prompt_utf16 = 0;  // 0: the model takes no prompt
   bool prompt_required = false;
   double credits_per_second = 0;  // informational; 0 = unknown
+  std::vector<ModelOption> options;
+  const ModelOption* FindOption(absl::string_view name) const {
+    for (const ModelOption& o : options) if (o.name == name) return &o;
+    return nullptr;
+  }
 };
 
 struct Capabilities {
