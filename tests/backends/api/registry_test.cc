@@ -86,10 +86,12 @@ BackendDescriptor ToyDescriptor() {
 TEST(BackendRegistryTest, DefaultNamesFollowSecretsThenAlwaysOn) {
   BackendRegistry registry;
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
-  EXPECT_THAT(registry.Names(), ElementsAre("mock", "runway"));
+  EXPECT_THAT(registry.Names(), ElementsAre("fal", "mock", "runway"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({})), ElementsAre("mock"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "mock"));
+  EXPECT_THAT(registry.DefaultNames(FakeEnv({{"RUNWAYML_API_SECRET", "k"}, {"FAL_KEY", "id:s"}})),
+              ElementsAre("runway", "fal", "mock"));
   VT_ASSERT_OK(registry.Add(ToyDescriptor()));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"TOY_API_KEY", "k"}, {"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "toy", "mock"));
@@ -101,7 +103,16 @@ TEST(BackendRegistryTest, ConfigureChecksNamesAndSecrets) {
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
   EXPECT_THAT(registry.Configure({"sora"}, BackendConfig(), FakeEnv({})),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("known backends: mock, runway")));
+                       HasSubstr("known backends: fal, mock, runway")));
+  EXPECT_THAT(registry.Configure({"fal"}, BackendConfig(), FakeEnv({})).status(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("FAL_KEY")));
+  absl::StatusOr<std::vector<BackendSetup>> fal =
+      registry.Configure({"fal"}, BackendConfig(), FakeEnv({{"FAL_KEY", "id:secret"}}));
+  VT_ASSERT_OK(fal.status());
+  EXPECT_TRUE((*fal)[0].needs_http);
+  EXPECT_EQ((*fal)[0].config.max_concurrency, 2);
+  EXPECT_EQ((*fal)[0].config.poll_interval, absl::Seconds(5));
+  EXPECT_EQ((*fal)[0].config.poll_jitter, absl::Seconds(1));
   absl::StatusOr<std::vector<BackendSetup>> no_secret =
       registry.Configure({"runway"}, BackendConfig(), FakeEnv({}));
   EXPECT_THAT(no_secret, StatusIs(absl::StatusCode::kFailedPrecondition,
