@@ -59,6 +59,7 @@ MANUAL = [
 ]
 
 UNIT_TESTS = [
+    "capabilities_test",
     "common_test",
     "http_transport_test",
     "runway_capabilities_test",

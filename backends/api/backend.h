@@ -39,6 +39,8 @@ struct StartRequest {
   std::optional<uint32_t> seed;
   std::string public_figure_threshold;  // "", "auto", "low"
   std::map<std::string, std::string> labels;
+  // Model inputs with no field above, by the provider's own name; values as
+  // text, checked against the model's ModelOption declarations.
   std::map<std::string, std::string> model_options;
 };
 

@@ -1,12 +1,14 @@
 #include "backends/api/capabilities.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "backends/api/backend.h"
@@ -36,7 +38,91 @@ bool Contains(const std::vector<std::string>& list, absl::string_view value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+std::string OptionField(absl::string_view key) {
+  return absl::StrCat("spec.model_options[", QuotedForError(key), "]");
+}
+
+// What an option takes, for errors: "a number in 0..1", "one of: a, b".
+std::string DescribeOption(const ModelOption& option) {
+  switch (option.type) {
+    case ModelOption::Type::kEnum:
+      return absl::StrCat("one of: ", absl::StrJoin(option.values, ", "));
+    case ModelOption::Type::kBoolean:
+      return "true or false";
+    case ModelOption::Type::kInteger:
+    case ModelOption::Type::kNumber: {
+      std::string kind = option.type == ModelOption::Type::kInteger ? "a whole number" : "a number";
+      if (option.min == 0 && option.max == 0) return kind;
+      return absl::StrCat(kind, " in ", option.min, "..", option.max);
+    }
+    case ModelOption::Type::kString:
+      break;
+  }
+  return absl::StrCat("text of at most ",
+                      option.max_length > 0 ? option.max_length : kMaxOptionLength, " bytes");
+}
+
+bool OptionValueFits(const ModelOption& option, absl::string_view value) {
+  switch (option.type) {
+    case ModelOption::Type::kEnum:
+      return Contains(option.values, value);
+    case ModelOption::Type::kBoolean:
+      return value == "true" || value == "false";
+    case ModelOption::Type::kInteger: {
+      int64_t n = 0;
+      if (!absl::SimpleAtoi(value, &n)) return false;
+      return (option.min == 0 && option.max == 0) ||
+             (static_cast<double>(n) >= option.min && static_cast<double>(n) <= option.max);
+    }
+    case ModelOption::Type::kNumber: {
+      double x = 0;
+      if (!absl::SimpleAtod(value, &x) || !std::isfinite(x)) return false;
+      return (option.min == 0 && option.max == 0) || (x >= option.min && x <= option.max);
+    }
+    case ModelOption::Type::kString:
+      break;
+  }
+  const size_t limit = option.max_length > 0 ? option.max_length : kMaxOptionLength;
+  return value.size() <= limit && Utf16Length(value).has_value();
+}
+
 }  // namespace
+
+absl::string_view OptionTypeName(ModelOption::Type type) {
+  switch (type) {
+    case ModelOption::Type::kString: return "string";
+    case ModelOption::Type::kInteger: return "integer";
+    case ModelOption::Type::kNumber: return "number";
+    case ModelOption::Type::kBoolean: return "boolean";
+    case ModelOption::Type::kEnum: return "enum";
+  }
+  return "string";
+}
+
+absl::Status CheckModelOptions(const ModelCapabilities& model,
+                               const std::map<std::string, std::string>& options) {
+  if (static_cast<int>(options.size()) > kMaxModelOptions) {
+    return Invalid("spec.model_options", absl::StrCat("has ", options.size(),
+                                                      " keys; allowed: at most ", kMaxModelOptions));
+  }
+  for (const auto& [key, value] : options) {
+    const ModelOption* option = model.FindOption(key);
+    if (option == nullptr) {
+      std::vector<std::string> names;
+      for (const ModelOption& o : model.options) names.push_back(o.name);
+      return Invalid("spec.model_options",
+                     absl::StrCat("has key ", QuotedForError(key), ", which model ", model.name,
+                                  " does not take; allowed: ",
+                                  names.empty() ? "none" : absl::StrJoin(names, ", ")));
+    }
+    if (!OptionValueFits(*option, value)) {
+      return Invalid(OptionField(key), absl::StrCat(QuotedForError(value), " is not allowed for model ",
+                                                    model.name, "; allowed: ",
+                                                    DescribeOption(*option)));
+    }
+  }
+  return absl::OkStatus();
+}
 
 bool IsHttpsImageUri(absl::string_view uri) {
   return absl::StartsWith(uri, "https://") && uri.size() >= 13 && uri.size() <= kMaxImageUri &&
@@ -190,6 +276,9 @@ absl::StatusOr<ResolvedOptions> ResolveAgainstCapabilities(const Capabilities& c
           CheckPublicFigureThreshold(caps, backend, request.public_figure_threshold);
       !threshold.ok()) {
     return threshold;
+  }
+  if (absl::Status options = CheckModelOptions(**model, request.model_options); !options.ok()) {
+    return options;
   }
   return resolved;
 }

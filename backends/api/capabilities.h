@@ -13,15 +13,23 @@
 
 namespace videotask::backends {
 
+// One model input with no TaskSpec field of its own, set through
+// spec.model_options under the provider's own input name.
 struct ModelOption {
   enum class Type { kString, kInteger, kNumber, kBoolean, kEnum };
-  std::string name;
-  Type type;
+  std::string name;  // "negative_prompt", "cfg_scale", ...
+  Type type = Type::kString;
   std::string description;
-  std::vector<std::string> values;
-  double min = 0, max = 0;
-  size_t max_length = 0;
+  std::vector<std::string> values;  // kEnum: the allowed values
+  double min = 0, max = 0;          // kInteger, kNumber: inclusive range; both 0 = any
+  size_t max_length = 0;            // kString: most bytes; 0 = kMaxOptionLength
 };
+
+inline constexpr size_t kMaxOptionLength = 2000;
+inline constexpr int kMaxModelOptions = 32;
+
+// "string", "integer", "number", "boolean" or "enum".
+absl::string_view OptionTypeName(ModelOption::Type type);
 
 struct ModelCapabilities {
   std::string name;
@@ -33,9 +41,13 @@ struct ModelCapabilities {
   int max_prompt_utf16 = 0;  // 0: the model takes no prompt
   bool prompt_required = false;
   double credits_per_second = 0;  // informational; 0 = unknown
-  std::vector<ModelOption> options;
+  std::vector<ModelOption> options;  // what spec.model_options takes
+
+  // nullptr when the model has no such option.
   const ModelOption* FindOption(absl::string_view name) const {
-    for (const ModelOption& o : options) if (o.name == name) return &o;
+    for (const ModelOption& o : options) {
+      if (o.name == name) return &o;
+    }
     return nullptr;
   }
 };
@@ -100,6 +112,10 @@ absl::StatusOr<std::string> ResolveRatio(const ModelCapabilities& model, absl::s
 absl::StatusOr<int> ResolveDuration(const ModelCapabilities& model, int seconds);
 absl::Status CheckPublicFigureThreshold(const Capabilities& caps, absl::string_view backend,
                                         absl::string_view threshold);
+// Every key of `options` is one of the model's options and its value fits
+// the option's type; the error names the key and what is allowed.
+absl::Status CheckModelOptions(const ModelCapabilities& model,
+                               const std::map<std::string, std::string>& options);
 
 struct StartRequest;
 // What ResolveAgainstCapabilities fills in.
@@ -109,7 +125,7 @@ struct ResolvedOptions {
   int duration_seconds = 0;
 };
 // Every check above on one provider request (model, image, prompt, ratio,
-// duration, moderation), with defaults and aliases resolved.
+// duration, moderation, model options), with defaults and aliases resolved.
 absl::StatusOr<ResolvedOptions> ResolveAgainstCapabilities(const Capabilities& caps,
                                                            absl::string_view backend,
                                                            const StartRequest& request);

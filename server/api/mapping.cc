@@ -24,6 +24,24 @@ void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>((millis % 1000) * 1'000'000));
 }
 
+void AddOption(const backends::ModelOption& option, v1::ModelInfo& model) {
+  v1::ModelOptionInfo* out = model.add_options();
+  out->set_name(option.name);
+  out->set_type(std::string(backends::OptionTypeName(option.type)));
+  out->set_description(option.description);
+  for (const std::string& value : option.values) out->add_values(value);
+  const bool numeric = option.type == backends::ModelOption::Type::kInteger ||
+                       option.type == backends::ModelOption::Type::kNumber;
+  if (numeric && !(option.min == 0 && option.max == 0)) {
+    out->set_min(option.min);
+    out->set_max(option.max);
+  }
+  if (option.type == backends::ModelOption::Type::kString) {
+    out->set_max_length(static_cast<int32_t>(
+        option.max_length > 0 ? option.max_length : backends::kMaxOptionLength));
+  }
+}
+
 }  // namespace
 
 v1::State StateToProto(TaskState state) {
@@ -75,6 +93,7 @@ v1::TaskSpec SpecToProto(const TaskSpec& spec) {
   if (spec.seed.has_value()) out.set_seed(*spec.seed);
   out.set_target_filename_stub(spec.target_filename_stub);
   for (const auto& [k, v] : spec.labels) (*out.mutable_labels())[k] = v;
+  for (const auto& [k, v] : spec.model_options) (*out.mutable_model_options())[k] = v;
   out.set_priority(spec.priority);
   out.set_public_figure_threshold(spec.public_figure_threshold);
   return out;
@@ -140,6 +159,7 @@ v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
     model->set_max_prompt_utf16(m.max_prompt_utf16);
     model->set_prompt_required(m.prompt_required);
     model->set_credits_per_second(m.credits_per_second);
+    for (const backends::ModelOption& o : m.options) AddOption(o, *model);
   }
   out.set_max_image_bytes(std::min(caps.max_image_bytes, config.max_image_bytes));
   for (const std::string& t : caps.image_mime_types) out.add_image_mime_types(t);

@@ -1,6 +1,7 @@
 #include "server/api/validation.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -53,7 +54,7 @@ absl::Status CheckRequestId(const std::string& id, absl::string_view p) {
 }
 
 // Prompt, ratio and duration against the model's declared capabilities.
-absl::Status ValidateModelOptions(const v1::TaskSpec& in, const backends::ModelCapabilities& model,
+absl::Status ValidatePromptRatioDuration(const v1::TaskSpec& in, const backends::ModelCapabilities& model,
                                   absl::string_view p, TaskSpec& spec) {
   VT_RETURN_IF_ERROR(Prefixed(p, backends::CheckPrompt(model, in.prompt_text())));
   spec.prompt_text = in.prompt_text();
@@ -63,6 +64,9 @@ absl::Status ValidateModelOptions(const v1::TaskSpec& in, const backends::ModelC
   absl::StatusOr<int> duration = backends::ResolveDuration(model, in.duration_seconds());
   if (!duration.ok()) return Prefixed(p, duration.status());
   spec.duration_seconds = *duration;
+  std::map<std::string, std::string> options(in.model_options().begin(), in.model_options().end());
+  VT_RETURN_IF_ERROR(Prefixed(p, backends::CheckModelOptions(model, options)));
+  spec.model_options = std::move(options);
   return absl::OkStatus();
 }
 
@@ -143,7 +147,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
 
   std::string bytes;
   VT_RETURN_IF_ERROR(ValidateImage(in.image(), caps, p, task, bytes));
-  VT_RETURN_IF_ERROR(ValidateModelOptions(in, **model, p, spec));
+  VT_RETURN_IF_ERROR(ValidatePromptRatioDuration(in, **model, p, spec));
   if (in.has_seed()) spec.seed = in.seed();
   VT_RETURN_IF_ERROR(ValidateStub(in, p, task));
   VT_RETURN_IF_ERROR(ValidateLabels(in, p, spec));

@@ -21,6 +21,7 @@ backends::StartRequest MakeStartRequest(const Task& task, std::string image_byte
   req.seed = task.spec.seed;
   req.public_figure_threshold = task.spec.public_figure_threshold;
   req.labels = task.spec.labels;
+  req.model_options = task.spec.model_options;
   return req;
 }
 

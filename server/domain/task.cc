@@ -73,6 +73,14 @@ std::string SpecFingerprint(const TaskSpec& spec, absl::string_view image_sha256
   }
   add(absl::StrCat(spec.priority));
   add(spec.public_figure_threshold);
+  // Only when set: fingerprints of specs without options stay as they were.
+  if (!spec.model_options.empty()) {
+    add(absl::StrCat("model_options ", spec.model_options.size()));
+    for (const auto& [key, value] : spec.model_options) {
+      add(key);
+      add(value);
+    }
+  }
   return Sha256Hex(canonical);
 }
 

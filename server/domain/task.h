@@ -53,6 +53,9 @@ struct TaskSpec {
   std::map<std::string, std::string> labels;
   int priority = 0;
   std::string public_figure_threshold;
+  // Provider inputs with no field of their own, checked against the model's
+  // declared options (backends/api/capabilities.h).
+  std::map<std::string, std::string> model_options;
 };
 
 struct TaskError {

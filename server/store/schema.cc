@@ -57,6 +57,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"output_urls_json", SqlType::kText, ""},
     {"spec_fingerprint", SqlType::kText, kNotNull},
     {"version", SqlType::kBigInt, kNotNull},
+    {"model_options_json", SqlType::kText, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -120,7 +121,7 @@ std::string QueuedNextIndex(const Dialect& d) {
 const ColumnDef& TaskColumnDef(int column) { return kTaskColumns[column]; }
 
 std::string SchemaV1(const Dialect& d) {
-  std::string script = CreateTable(d, "tasks", kTaskColumns, kNumColumns);
+  std::string script = CreateTable(d, "tasks", kTaskColumns, kV1Columns);
   for (const char* index : kIndexes) {
     if (index == nullptr) {
       absl::StrAppend(&script, QueuedNextIndex(d), ";\n");
@@ -134,6 +135,17 @@ std::string SchemaV1(const Dialect& d) {
   }
   absl::StrAppend(&script, CreateTable(d, "blobs", kBlobColumns, 2),
                   CreateTable(d, "stub_counters", kStubCounterColumns, 2));
+  return script;
+}
+
+std::string SchemaV2(const Dialect& d) {
+  std::string script;
+  for (int c = kV1Columns; c < kNumColumns; ++c) {
+    const ColumnDef& def = kTaskColumns[c];
+    absl::StrAppend(&script, "ALTER TABLE tasks ADD COLUMN ", def.name, " ",
+                    d.ColumnType(def.type), def.constraints[0] != '\0' ? " " : "",
+                    def.constraints, ";\n");
+  }
   return script;
 }
 

@@ -31,6 +31,10 @@ const ColumnDef& TaskColumnDef(int column);
 // mirrors the labels for filtering.
 std::string SchemaV1(const Dialect& dialect);
 
+// Version 2: tasks.model_options_json (JSON object, NULL when empty), the
+// provider inputs of spec.model_options.
+std::string SchemaV2(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

@@ -45,6 +45,10 @@ absl::Status ReadSpec(const RowReader& row, Task& t) {
   }
   s.priority = static_cast<int>(row.Int(kPriority));
   s.public_figure_threshold = row.Text(kPublicFigureThreshold);
+  if (!row.IsNull(kModelOptionsJson)) {
+    absl::Status status = ParseLabels(row.Text(kModelOptionsJson), s.model_options);
+    if (!status.ok()) return WithTaskId(status, t.id);
+  }
   return absl::OkStatus();
 }
 
@@ -102,6 +106,7 @@ void WriteSpecColumn(const TaskSpec& s, TaskColumn column, RowWriter& out) {
     case kRequestedStub: out.Text(s.target_filename_stub); return;
     case kLabelsJson: out.OptionalText(LabelsToJson(s.labels)); return;
     case kPriority: out.Int(s.priority); return;
+    case kModelOptionsJson: out.OptionalText(LabelsToJson(s.model_options)); return;
     default: out.Text(s.public_figure_threshold); return;
   }
 }

@@ -66,8 +66,12 @@ enum TaskColumn : int {
   kOutputUrlsJson,
   kSpecFingerprint,
   kVersion,
+  // Added by schema v2.
+  kModelOptionsJson,
   kNumColumns,
 };
+// The columns of schema v1 (every one before kModelOptionsJson).
+inline constexpr int kV1Columns = kModelOptionsJson;
 
 // The columns Update writes (task_store.h: all but id, request_id, spec,
 // create_time, image and stub), in the order of its parameters 3, 4, ...
@@ -92,7 +96,7 @@ int64_t CompareMicros(absl::Time t);
 // A non-NULL stored time.
 absl::Time TimeFromMicros(int64_t micros);
 
-// Labels as a JSON object and output URLs as a JSON array; nullopt (NULL)
+// Labels (and model options) as a JSON object and output URLs as a JSON array; nullopt (NULL)
 // when empty. Invalid UTF-8 is replaced rather than refused.
 std::optional<std::string> LabelsToJson(const std::map<std::string, std::string>& labels);
 std::optional<std::string> UrlsToJson(const std::vector<std::string>& urls);

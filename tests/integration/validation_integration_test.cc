@@ -64,6 +64,12 @@ TEST_F(ValidationTest, BackendAndModel) {
   ExpectInvalid(request, {"spec.model", "gen3a_turbo", "allowed: gen4_turbo"});
 }
 
+TEST_F(ValidationTest, ModelOptionsTheModelDoesNotTake) {
+  v1::SubmitTaskRequest request = PngRequest("a.png");
+  (*request.mutable_spec()->mutable_model_options())["cfg_scale"] = "0.5";
+  ExpectInvalid(request, {"spec.model_options", "\"cfg_scale\"", "gen4_turbo", "allowed: none"});
+}
+
 TEST_F(ValidationTest, RatioAndDuration) {
   v1::SubmitTaskRequest request = PngRequest("a.png");
   request.mutable_spec()->set_ratio("2:1");

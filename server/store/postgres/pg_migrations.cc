@@ -49,6 +49,7 @@ CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON tasks
 const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       absl::StrCat(internal::SchemaV1(internal::Dialect::Postgres()), kPostgresV1),
+      internal::SchemaV2(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

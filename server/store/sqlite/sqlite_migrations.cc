@@ -14,6 +14,7 @@ namespace {
 const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       internal::SchemaV1(internal::Dialect::Sqlite()),
+      internal::SchemaV2(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

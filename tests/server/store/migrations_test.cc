@@ -149,7 +149,7 @@ std::vector<std::string> SchemaObjects(sqlite::Database& db) {
   return out;
 }
 
-TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreated) {
+TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) {
   ::videotask::testing::TempDir tmp;
   VT_ASSERT_OK_AND_ASSIGN(sqlite::Database before,
                           sqlite::Database::Open(tmp.path() + "/before.db", kFlags));
@@ -158,12 +158,23 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreated) {
   VT_ASSERT_OK_AND_ASSIGN(sqlite::Database now,
                           sqlite::Database::Open(tmp.path() + "/now.db", kFlags));
   VT_ASSERT_OK(Migrate(now));
-  const std::vector<std::string> objects = SchemaObjects(before);
-  EXPECT_EQ(objects.size(), 14u);  // 4 tables, 10 indexes
-  EXPECT_EQ(SchemaObjects(now), objects);
-  // An existing v1 file has nothing left to migrate.
+  const std::vector<std::string> v1 = SchemaObjects(before);
+  EXPECT_EQ(v1.size(), 14u);  // 4 tables, 10 indexes
+  const std::vector<std::string> latest = SchemaObjects(now);
+  // v2 adds tasks.model_options_json, nothing else.
+  ASSERT_EQ(latest.size(), v1.size());
+  for (size_t i = 0; i < v1.size(); ++i) {
+    if (v1[i].rfind("table tasks ", 0) == 0) {
+      EXPECT_THAT(latest[i], ::testing::HasSubstr("model_options_json TEXT"));
+    } else {
+      EXPECT_EQ(latest[i], v1[i]);
+    }
+  }
+  // An existing v1 file migrates to exactly what a new file gets.
   VT_ASSERT_OK(Migrate(before));
-  EXPECT_EQ(SchemaObjects(before), objects);
+  EXPECT_EQ(SchemaObjects(before), latest);
+  VT_ASSERT_OK_AND_ASSIGN(int64_t version, before.QueryInt64("PRAGMA user_version"));
+  EXPECT_EQ(version, LatestSchemaVersion());
 }
 
 TEST(MigrationsTest, RefusesANewerSchema) {

@@ -371,7 +371,7 @@ TEST_F(PgSharedStoreTest, RefusesASchemaFromANewerBinary) {
   VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 42"));
   EXPECT_THAT(OpenStore().status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer than this binary")));
-  VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 1"));
+  VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 2"));
   VT_EXPECT_OK(OpenStore().status());
 }
 

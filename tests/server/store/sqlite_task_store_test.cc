@@ -191,7 +191,7 @@ TEST_F(SqliteTaskStoreTest, RefusesADatabaseFromANewerBinary) {
   {
     VT_ASSERT_OK_AND_ASSIGN(sqlite::Database db,
                             sqlite::Database::Open(path, SQLITE_OPEN_READWRITE));
-    VT_ASSERT_OK(db.ExecScript("PRAGMA user_version = 1"));
+    VT_ASSERT_OK(db.ExecScript("PRAGMA user_version = 2"));
   }
   VT_EXPECT_OK(SqliteTaskStore::Open(Options()).status());
 }

@@ -129,6 +129,7 @@ void ExpectSameTask(const Task& a, const Task& b) {
   EXPECT_EQ(a.spec.labels, b.spec.labels);
   EXPECT_EQ(a.spec.priority, b.spec.priority);
   EXPECT_EQ(a.spec.public_figure_threshold, b.spec.public_figure_threshold);
+  EXPECT_EQ(a.spec.model_options, b.spec.model_options);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.provider_task_id, b.provider_task_id);
   EXPECT_EQ(a.provider_status, b.provider_status);
@@ -177,6 +178,7 @@ TEST_P(TaskStoreConformanceTest, InsertAndGetRoundTripEveryField) {
   t.spec.labels = {{"team", "a"}, {"quote\"", "x\ny"}};
   t.spec.priority = -3;
   t.spec.public_figure_threshold = "low";
+  t.spec.model_options = {{"negative_prompt", "blur, \"text\""}, {"cfg_scale", "0.5"}};
   t.state = TaskState::kRunning;
   t.provider_task_id = "prov-1";
   t.provider_status = "THROTTLED";
@@ -216,6 +218,7 @@ TEST_P(TaskStoreConformanceTest, InsertAndGetRoundTripEveryField) {
   VT_ASSERT_OK_AND_ASSIGN(Task got_bare, store_->Get("bare"));
   EXPECT_FALSE(got_bare.spec.seed.has_value());
   EXPECT_TRUE(got_bare.spec.labels.empty());
+  EXPECT_TRUE(got_bare.spec.model_options.empty());
   EXPECT_TRUE(got_bare.output_urls.empty());
   EXPECT_EQ(got_bare.start_time, absl::InfinitePast());
   EXPECT_EQ(got_bare.lease_expiry, absl::InfinitePast());
