@@ -38,6 +38,7 @@ struct SpecFlags {
   int64_t seed = -1;
   std::string backend;
   std::vector<std::string> labels;
+  std::vector<std::string> model_options;
   int priority = 0;
   bool dry_run = false;
   bool wait = false;
@@ -57,6 +58,10 @@ void AddSpecFlags(CLI::App* cmd, SpecFlags& f) {
       ->check(CLI::Range(int64_t{0}, int64_t{4294967295}));
   cmd->add_option("--backend", f.backend, "Backend name, as `videotask backends` lists them");
   cmd->add_option("-l,--label", f.labels, "A label key=value (repeatable); mock.* script the mock backend")
+      ->allow_extra_args(false);
+  cmd->add_option("-O,--model-option", f.model_options,
+                  "A model input key=value (repeatable), e.g. negative_prompt=blur; "
+                  "`videotask backends` lists each model's options")
       ->allow_extra_args(false);
   cmd->add_option("--priority", f.priority, "-100..100, higher runs first");
   cmd->add_flag("--dry-run", f.dry_run,
@@ -88,6 +93,8 @@ absl::StatusOr<v1::TaskSpec> BaseSpec(const SpecFlags& f) {
   spec.set_priority(f.priority);
   VT_ASSIGN_OR_RETURN(auto labels, ParseLabels(f.labels));
   for (const auto& [k, v] : labels) (*spec.mutable_labels())[k] = v;
+  VT_ASSIGN_OR_RETURN(auto options, ParseLabels(f.model_options, "--model-option"));
+  for (const auto& [k, v] : options) (*spec.mutable_model_options())[k] = v;
   return spec;
 }
 

@@ -268,6 +268,13 @@ int RunBackends(const GlobalOptions& g) {
                         : absl::StrCat("up to ", model.max_prompt_utf16(), " UTF-16 units",
                                        model.prompt_required() ? ", required" : ", optional"))
                 << "\n";
+      for (const auto& option : model.options()) {
+        std::cout << "    option:    " << option.name() << " (" << option.type();
+        if (!option.values().empty()) std::cout << ": " << absl::StrJoin(option.values(), ", ");
+        if (option.has_min()) std::cout << " " << option.min() << ".." << option.max();
+        std::cout << ")" << (option.description().empty() ? "" : " " + option.description())
+                  << "\n";
+      }
     }
   }
   return kExitOk;

@@ -114,13 +114,13 @@ absl::StatusOr<std::vector<ManifestRow>> ParseManifestCsv(absl::string_view text
 }
 
 absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
-    const std::vector<std::string>& pairs) {
+    const std::vector<std::string>& pairs, absl::string_view flag) {
   std::map<std::string, std::string> labels;
   for (const std::string& pair : pairs) {
     size_t eq = pair.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--label: \"", pair, "\" is not of the form key=value"));
+          absl::StrCat(flag, ": \"", pair, "\" is not of the form key=value"));
     }
     labels[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
@@ -154,6 +154,13 @@ std::string StableRequestId(absl::string_view image_bytes, const v1::TaskSpec& s
   }
   AppendField(canon, "priority", absl::StrCat(spec.priority()));
   AppendField(canon, "public_figure_threshold", spec.public_figure_threshold());
+  // Only when set: ids of requests without options stay as they were.
+  std::map<std::string, std::string> options(spec.model_options().begin(),
+                                             spec.model_options().end());
+  for (const auto& [k, v] : options) {
+    AppendField(canon, "model_option_key", k);
+    AppendField(canon, "model_option_value", v);
+  }
   return absl::StrCat("sd-", Sha256Hex(canon).substr(0, 32));
 }
 

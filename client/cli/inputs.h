@@ -40,15 +40,15 @@ struct ManifestRow {
 // and skipped. Blank lines are skipped. INVALID_ARGUMENT names the line.
 absl::StatusOr<std::vector<ManifestRow>> ParseManifestCsv(absl::string_view text);
 
-// "k=v" pairs -> map. INVALID_ARGUMENT names the bad one.
+// "k=v" pairs -> map. INVALID_ARGUMENT names `flag` and the bad one.
 absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
-    const std::vector<std::string>& pairs);
+    const std::vector<std::string>& pairs, absl::string_view flag = "--label");
 
 // "sd-" + 32 hex characters of SHA-256 over the image bytes, its file name
 // and every spec field that shapes the video (prompt, model, ratio,
-// duration, seed, backend, labels, priority), each length-prefixed, so the
-// same image with the same options always gets the same id and anything else
-// another.
+// duration, seed, backend, labels, priority, model options), each
+// length-prefixed, so the same image with the same options always gets the
+// same id and anything else another.
 std::string StableRequestId(absl::string_view image_bytes, const v1::TaskSpec& spec);
 
 // Strips leading and trailing whitespace (a sidecar's final newline).

@@ -663,6 +663,15 @@ TEST_F(CliTest, ValidationErrorsExitTwoWithTheServersMessage) {
   EXPECT_EQ(label.exit_code, 2);
   EXPECT_THAT(label.err, HasSubstr("--label"));
 
+  CliResult option =
+      Cli({"submit", WriteImage("o.png", 12), "--prompt", "zoom", "--model-option", "cfg_scale=1"});
+  EXPECT_EQ(option.exit_code, 2);
+  EXPECT_THAT(option.err, HasSubstr("spec.model_options has key \"cfg_scale\""));
+  CliResult bad_option =
+      Cli({"submit", WriteImage("p.png", 13), "--prompt", "zoom", "-O", "novalue"});
+  EXPECT_EQ(bad_option.exit_code, 2);
+  EXPECT_THAT(bad_option.err, HasSubstr("--model-option"));
+
   CliResult usage = Cli({"submit", "--prompt", "zoom"});
   EXPECT_EQ(usage.exit_code, 2);
   CliResult missing = Cli({"submit", work_ + "/nope.png", "--prompt", "zoom"});
