@@ -1,6 +1,7 @@
 #include "backends/builtin.h"
 
 #include "backends/mock/mock_backend.h"
+#include "backends/replicate/replicate_backend.h"
 #include "backends/runway/runway_backend.h"
 #include "common/status_macros.h"
 
@@ -10,6 +11,7 @@ absl::Status RegisterBuiltinBackends(BackendRegistry& registry) {
   // One line per backend. The order is the order of the default
   // --backends: those enabled by their secret first, the always-on ones last.
   VT_RETURN_IF_ERROR(registry.Add(RunwayDescriptor()));
+  VT_RETURN_IF_ERROR(registry.Add(ReplicateDescriptor()));
   VT_RETURN_IF_ERROR(registry.Add(MockDescriptor()));
   return absl::OkStatus();
 }

@@ -86,10 +86,13 @@ BackendDescriptor ToyDescriptor() {
 TEST(BackendRegistryTest, DefaultNamesFollowSecretsThenAlwaysOn) {
   BackendRegistry registry;
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
-  EXPECT_THAT(registry.Names(), ElementsAre("mock", "runway"));
+  EXPECT_THAT(registry.Names(), ElementsAre("mock", "replicate", "runway"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({})), ElementsAre("mock"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "mock"));
+  EXPECT_THAT(registry.DefaultNames(
+                  FakeEnv({{"REPLICATE_API_TOKEN", "r8_k"}, {"RUNWAYML_API_SECRET", "k"}})),
+              ElementsAre("runway", "replicate", "mock"));
   VT_ASSERT_OK(registry.Add(ToyDescriptor()));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"TOY_API_KEY", "k"}, {"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "toy", "mock"));
@@ -101,7 +104,7 @@ TEST(BackendRegistryTest, ConfigureChecksNamesAndSecrets) {
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
   EXPECT_THAT(registry.Configure({"sora"}, BackendConfig(), FakeEnv({})),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("known backends: mock, runway")));
+                       HasSubstr("known backends: mock, replicate, runway")));
   absl::StatusOr<std::vector<BackendSetup>> no_secret =
       registry.Configure({"runway"}, BackendConfig(), FakeEnv({}));
   EXPECT_THAT(no_secret, StatusIs(absl::StatusCode::kFailedPrecondition,
