@@ -2,6 +2,7 @@
 
 #include "backends/fal/fal_backend.h"
 #include "backends/mock/mock_backend.h"
+#include "backends/replicate/replicate_backend.h"
 #include "backends/runway/runway_backend.h"
 #include "common/status_macros.h"
 
@@ -12,6 +13,7 @@ absl::Status RegisterBuiltinBackends(BackendRegistry& registry) {
   // --backends: those enabled by their secret first, the always-on ones last.
   VT_RETURN_IF_ERROR(registry.Add(RunwayDescriptor()));
   VT_RETURN_IF_ERROR(registry.Add(FalDescriptor()));
+  VT_RETURN_IF_ERROR(registry.Add(ReplicateDescriptor()));
   VT_RETURN_IF_ERROR(registry.Add(MockDescriptor()));
   return absl::OkStatus();
 }

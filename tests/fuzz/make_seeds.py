@@ -128,3 +128,19 @@ runway = {
 for name, (status, body) in runway.items():
     write("fuzz_runway_json", name, bytes([status, 0]) + body)
 write("fuzz_runway_json", "retry_after", bytes([7, 1]) + b"120")
+
+# Byte 0 indexes fuzz_replicate_json's status table (1 = 201, 8 = 422, 9 = 429).
+replicate = {
+    "create_ok": (1, 0, b'{"id":"gm3qorzdhgbfurvjtvhg6dckhu","status":"starting","output":null,"urls":{"get":"https://api.replicate.com/v1/predictions/gm3qorzdhgbfurvjtvhg6dckhu"}}'),
+    "poll_processing": (0, 2, b'{"id":"prediction1","status":"processing","logs":"12%"}'),
+    "poll_succeeded": (0, 4, b'{"id":"prediction1","status":"succeeded","output":"https://replicate.delivery/xezq/a.mp4","metrics":{"predict_time":41.2}}'),
+    "poll_succeeded_list": (0, 0, b'{"id":"prediction1","status":"succeeded","output":["https://replicate.delivery/a.mp4",1]}'),
+    "poll_failed_e005": (0, 0, b'{"id":"prediction1","status":"failed","error":"The input or output was flagged as sensitive. (E005)"}'),
+    "poll_aborted": (0, 0, b'{"id":"prediction1","status":"aborted","data_removed":true}'),
+    "error_422": (8, 0, b'{"title":"Input validation failed","status":422,"detail":"- input.duration: duration must be one of the following: 5, 10\\n","invalid_fields":[{"type":"enum","field":"input.duration"}]}'),
+    "error_429_body": (9, 0, b'{"detail":"Request was throttled.","status":429,"retry_after":1}'),
+    "file_ok": (1, 0, b'{"id":"f1","urls":{"get":"https://api.replicate.com/v1/files/f1"}}'),
+}
+for name, (status, flags, body) in replicate.items():
+    write("fuzz_replicate_json", name, bytes([status, flags]) + body)
+write("fuzz_replicate_json", "retry_after", bytes([9, 1]) + b"30")

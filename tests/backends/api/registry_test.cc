@@ -86,12 +86,19 @@ BackendDescriptor ToyDescriptor() {
 TEST(BackendRegistryTest, DefaultNamesFollowSecretsThenAlwaysOn) {
   BackendRegistry registry;
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
-  EXPECT_THAT(registry.Names(), ElementsAre("fal", "mock", "runway"));
+  EXPECT_THAT(registry.Names(), ElementsAre("fal", "mock", "replicate", "runway"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({})), ElementsAre("mock"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "mock"));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"RUNWAYML_API_SECRET", "k"}, {"FAL_KEY", "id:s"}})),
               ElementsAre("runway", "fal", "mock"));
+  EXPECT_THAT(registry.DefaultNames(
+                  FakeEnv({{"REPLICATE_API_TOKEN", "r8_k"}, {"RUNWAYML_API_SECRET", "k"}})),
+              ElementsAre("runway", "replicate", "mock"));
+  EXPECT_THAT(registry.DefaultNames(FakeEnv({{"REPLICATE_API_TOKEN", "r8_k"},
+                                             {"RUNWAYML_API_SECRET", "k"},
+                                             {"FAL_KEY", "id:s"}})),
+              ElementsAre("runway", "fal", "replicate", "mock"));
   VT_ASSERT_OK(registry.Add(ToyDescriptor()));
   EXPECT_THAT(registry.DefaultNames(FakeEnv({{"TOY_API_KEY", "k"}, {"RUNWAYML_API_SECRET", "k"}})),
               ElementsAre("runway", "toy", "mock"));
@@ -103,7 +110,7 @@ TEST(BackendRegistryTest, ConfigureChecksNamesAndSecrets) {
   VT_ASSERT_OK(RegisterBuiltinBackends(registry));
   EXPECT_THAT(registry.Configure({"sora"}, BackendConfig(), FakeEnv({})),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("known backends: fal, mock, runway")));
+                       HasSubstr("known backends: fal, mock, replicate, runway")));
   EXPECT_THAT(registry.Configure({"fal"}, BackendConfig(), FakeEnv({})).status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("FAL_KEY")));
   absl::StatusOr<std::vector<BackendSetup>> fal =
