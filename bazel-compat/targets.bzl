@@ -92,6 +92,7 @@ INTEGRATION_TESTS = [
     "runway_integration_test",
     "fal_integration_test",
     "replicate_integration_test",
+    "mixed_providers_test",
     "auth_test",
     "crash_test",
     "fault_soak_test",

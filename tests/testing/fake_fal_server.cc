@@ -63,6 +63,13 @@ const std::map<std::string, std::map<std::string, Input>>& Models() {
   return *models;
 }
 
+// The submit body's prompt, or "".
+std::string PromptOf(const std::string& body) {
+  Json json = Json::parse(body, nullptr, false);
+  if (!json.is_object() || !json.contains("prompt") || !json["prompt"].is_string()) return "";
+  return json["prompt"].get<std::string>();
+}
+
 Json Problem(const std::string& loc, const std::string& msg, const std::string& type) {
   return {{"loc", {"body", loc}}, {"msg", msg}, {"type", type}};
 }
@@ -183,10 +190,33 @@ void FakeFalServer::SetResult(std::optional<FakeReply> reply) {
   result_ = std::move(reply);
 }
 
+void FakeFalServer::EnqueueForPrompt(const std::string& prompt, FakeReply reply) {
+  absl::MutexLock lock(&mu_);
+  prompt_replies_[prompt].push_back(std::move(reply));
+}
+
+void FakeFalServer::SetScriptForPrompt(const std::string& prompt, std::vector<FalStep> steps,
+                                       std::optional<FakeReply> result) {
+  absl::MutexLock lock(&mu_);
+  prompt_scripts_[prompt] = {std::move(steps), std::move(result)};
+}
+
+int FakeFalServer::submits_with_prompt(const std::string& prompt) const {
+  absl::MutexLock lock(&mu_);
+  auto it = prompt_submits_.find(prompt);
+  return it == prompt_submits_.end() ? 0 : it->second;
+}
+
 int FakeFalServer::request_count(FalRoute route) const {
   absl::MutexLock lock(&mu_);
   auto it = counts_.find(route);
   return it == counts_.end() ? 0 : it->second;
+}
+
+int FakeFalServer::unserved(FalRoute route) const {
+  absl::MutexLock lock(&mu_);
+  auto it = queued_replies_.find(route);
+  return it == queued_replies_.end() ? 0 : static_cast<int>(it->second.size());
 }
 
 std::vector<std::string> FakeFalServer::queued_ids() const {
@@ -247,6 +277,18 @@ void FakeFalServer::Handle(FalRoute route, const httplib::Request& req, httplib:
       full.body.append(data, length);
       return true;
     });
+  }
+  if (route == FalRoute::kSubmit) {
+    absl::MutexLock lock(&mu_);
+    const std::string prompt = PromptOf(full.body);
+    ++prompt_submits_[prompt];
+    auto by_prompt = prompt_replies_.find(prompt);
+    if (by_prompt != prompt_replies_.end() && !by_prompt->second.empty()) {
+      // Served before the route's queue: put the route's reply back first.
+      if (reply.has_value()) queued_replies_[route].push_front(*std::move(reply));
+      reply = std::move(by_prompt->second.front());
+      by_prompt->second.pop_front();
+    }
   }
   if (!CheckHeaders(route, full, res)) return;
   if (reply.has_value() && route == FalRoute::kSubmit &&
@@ -382,7 +424,10 @@ void FakeFalServer::Submit(const httplib::Request& req, httplib::Response& res) 
   const std::string owner_app = model.substr(0, model.find('/', model.find('/') + 1));
   ++next_id_;
   std::string id = absl::StrFormat("%08x-fa1f-4a11-8000-%012d", next_id_ * 7919, next_id_);
-  requests_[id] = Request{owner_app, steps_, 0, false, result_};
+  auto script = prompt_scripts_.find(body.value("prompt", ""));
+  requests_[id] = script == prompt_scripts_.end()
+                      ? Request{owner_app, steps_, 0, false, result_}
+                      : Request{owner_app, script->second.first, 0, false, script->second.second};
   queued_ids_.push_back(id);
   queued_bodies_.push_back(body);
   Json answer = Urls(owner_app, id);

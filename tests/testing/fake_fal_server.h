@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -79,14 +80,26 @@ class FakeFalServer {
   // Requests queued afterwards answer their result call with `reply` once
   // COMPLETED (e.g. a 422 content_policy_violation); nullopt = the video.
   void SetResult(std::optional<FakeReply> reply) ABSL_LOCKS_EXCLUDED(mu_);
+  // Per task, told apart by the submit body's prompt (a test gives each task
+  // its own): submits carrying `prompt` take these replies first (FIFO),
+  // before the route's queue (Close() still queues the request first); requests
+  // queued with `prompt` walk through `steps` and answer `result` instead.
+  void EnqueueForPrompt(const std::string& prompt, FakeReply reply) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetScriptForPrompt(const std::string& prompt, std::vector<FalStep> steps,
+                          std::optional<FakeReply> result = std::nullopt)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Observations.
   int request_count(FalRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replies queued for `route` (Enqueue) and not served yet.
+  int unserved(FalRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
   // Requests actually queued (billed), with their bodies, in order.
   std::vector<std::string> queued_ids() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<nlohmann::json> queued_bodies() const ABSL_LOCKS_EXCLUDED(mu_);
   // How many times a prompt was queued: at most once per task.
   int queued_with_prompt(const std::string& prompt) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Submit requests that carried `prompt`, whatever they were answered.
+  int submits_with_prompt(const std::string& prompt) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> cancelled_ids() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> uploaded_files() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> violations() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -137,6 +150,10 @@ class FakeFalServer {
   std::map<FalRoute, int> counts_ ABSL_GUARDED_BY(mu_);
   std::vector<FalStep> steps_ ABSL_GUARDED_BY(mu_);
   std::optional<FakeReply> result_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::deque<FakeReply>> prompt_replies_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<std::vector<FalStep>, std::optional<FakeReply>>> prompt_scripts_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> prompt_submits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Request> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> queued_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<nlohmann::json> queued_bodies_ ABSL_GUARDED_BY(mu_);

@@ -19,6 +19,15 @@ namespace {
 
 using Json = nlohmann::json;
 
+// The create body's input.prompt, or "".
+std::string PromptOf(const httplib::Request& req) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("input") || !body["input"].is_object()) return "";
+  const Json& input = body["input"];
+  if (!input.contains("prompt") || !input["prompt"].is_string()) return "";
+  return input["prompt"].get<std::string>();
+}
+
 // Our own rule, not Replicate's: data URIs only up to 256 KB.
 constexpr size_t kMaxDataUriBytes = 256 * 1024;
 
@@ -164,6 +173,23 @@ void FakeReplicateServer::SetScript(std::vector<PredictionStep> steps) {
   script_ = std::move(steps);
 }
 
+void FakeReplicateServer::EnqueueForPrompt(const std::string& prompt, ReplicateReply reply) {
+  absl::MutexLock lock(&mu_);
+  prompt_replies_[prompt].push_back(std::move(reply));
+}
+
+void FakeReplicateServer::SetScriptForPrompt(const std::string& prompt,
+                                             std::vector<PredictionStep> steps) {
+  absl::MutexLock lock(&mu_);
+  prompt_scripts_[prompt] = std::move(steps);
+}
+
+int FakeReplicateServer::create_requests_with_prompt(const std::string& prompt) const {
+  absl::MutexLock lock(&mu_);
+  auto it = prompt_creates_.find(prompt);
+  return it == prompt_creates_.end() ? 0 : it->second;
+}
+
 void FakeReplicateServer::SetOutput(std::string bytes) {
   absl::MutexLock lock(&mu_);
   output_ = std::move(bytes);
@@ -172,6 +198,12 @@ void FakeReplicateServer::SetOutput(std::string bytes) {
 void FakeReplicateServer::SetOutputAsList(bool as_list) {
   absl::MutexLock lock(&mu_);
   output_as_list_ = as_list;
+}
+
+int FakeReplicateServer::unserved(ReplicateRoute route) const {
+  absl::MutexLock lock(&mu_);
+  auto it = queued_.find(route);
+  return it == queued_.end() ? 0 : static_cast<int>(it->second.size());
 }
 
 int FakeReplicateServer::request_count(ReplicateRoute route) const {
@@ -222,6 +254,7 @@ void FakeReplicateServer::Handle(ReplicateRoute route, const httplib::Request& r
   {
     absl::MutexLock lock(&mu_);
     ++counts_[route];
+    if (route == ReplicateRoute::kCreate) ++prompt_creates_[PromptOf(req)];
   }
   if (!CheckAuth(route, req, res)) return;
   if (ServeQueued(route, req, res)) return;
@@ -252,9 +285,17 @@ bool FakeReplicateServer::ServeQueued(ReplicateRoute route, const httplib::Reque
   {
     absl::MutexLock lock(&mu_);
     auto& queue = queued_[route];
-    if (queue.empty()) return false;
-    reply = std::move(queue.front());
-    queue.pop_front();
+    auto by_prompt = route == ReplicateRoute::kCreate ? prompt_replies_.find(PromptOf(req))
+                                                      : prompt_replies_.end();
+    if (by_prompt != prompt_replies_.end() && !by_prompt->second.empty()) {
+      reply = std::move(by_prompt->second.front());
+      by_prompt->second.pop_front();
+    } else if (!queue.empty()) {
+      reply = std::move(queue.front());
+      queue.pop_front();
+    } else {
+      return false;
+    }
   }
   Apply(*reply, req, res);
   return true;
@@ -358,7 +399,8 @@ void FakeReplicateServer::Create(const httplib::Request& req, httplib::Response&
   FakePrediction p;
   p.model = model;
   p.input = body["input"];
-  p.steps = script_;
+  auto script = prompt_scripts_.find(PromptOf(req));
+  p.steps = script == prompt_scripts_.end() ? script_ : script->second;
   predictions_[id] = p;
   prediction_ids_.push_back(id);
   created_prompts_.push_back(body["input"]["prompt"].get<std::string>());

@@ -98,6 +98,13 @@ class FakeReplicateServer {
   // Predictions created afterwards walk through `steps`, one per GET; the
   // last step repeats. Default: starting, processing, succeeded.
   void SetScript(std::vector<PredictionStep> steps) ABSL_LOCKS_EXCLUDED(mu_);
+  // Per task, told apart by the create body's input.prompt (a test gives
+  // each task its own): creates carrying `prompt` take these replies first
+  // (FIFO), before the route's queue; predictions created with `prompt` walk
+  // through `steps` instead of the script.
+  void EnqueueForPrompt(const std::string& prompt, ReplicateReply reply) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetScriptForPrompt(const std::string& prompt, std::vector<PredictionStep> steps)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Bytes served at the output URLs (default: 100 kB of a pattern).
   void SetOutput(std::string bytes) ABSL_LOCKS_EXCLUDED(mu_);
   // Output as a one-element list instead of a URL string (older models).
@@ -105,12 +112,16 @@ class FakeReplicateServer {
 
   // Observations.
   int request_count(ReplicateRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replies queued for `route` (Enqueue) and not served yet.
+  int unserved(ReplicateRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
   int create_count() const { return request_count(ReplicateRoute::kCreate); }
   // Predictions the default behaviour created, in order.
   std::vector<std::string> prediction_ids() const ABSL_LOCKS_EXCLUDED(mu_);
   // Prompts of the created predictions, in order (tests give each task its own).
   std::vector<std::string> created_prompts() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> cancelled_ids() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Create requests that carried `prompt`, whatever they were answered.
+  int create_requests_with_prompt(const std::string& prompt) const ABSL_LOCKS_EXCLUDED(mu_);
   // Bodies of every create request that parsed, and the model path of each.
   std::vector<nlohmann::json> create_bodies() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> create_models() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -165,6 +176,9 @@ class FakeReplicateServer {
   std::map<ReplicateRoute, std::deque<ReplicateReply>> queued_ ABSL_GUARDED_BY(mu_);
   std::map<ReplicateRoute, int> counts_ ABSL_GUARDED_BY(mu_);
   std::vector<PredictionStep> script_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::deque<ReplicateReply>> prompt_replies_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<PredictionStep>> prompt_scripts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> prompt_creates_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, FakePrediction> predictions_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> prediction_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> created_prompts_ ABSL_GUARDED_BY(mu_);

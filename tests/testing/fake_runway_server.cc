@@ -32,6 +32,15 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxDataUri = 5'242'880;
 
+// The create body's promptText, or "".
+std::string PromptOf(const httplib::Request& req) {
+  Json body = Json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("promptText") || !body["promptText"].is_string()) {
+    return "";
+  }
+  return body["promptText"].get<std::string>();
+}
+
 const char* RouteName(FakeRoute route) {
   switch (route) {
     case FakeRoute::kCreate:
@@ -209,6 +218,17 @@ void FakeRunwayServer::SetTaskScript(std::vector<FakeTaskStep> steps) {
   script_ = std::move(steps);
 }
 
+void FakeRunwayServer::EnqueueForPrompt(const std::string& prompt, FakeReply reply) {
+  absl::MutexLock lock(&mu_);
+  prompt_replies_[prompt].push_back(std::move(reply));
+}
+
+void FakeRunwayServer::SetTaskScriptForPrompt(const std::string& prompt,
+                                              std::vector<FakeTaskStep> steps) {
+  absl::MutexLock lock(&mu_);
+  prompt_scripts_[prompt] = std::move(steps);
+}
+
 void FakeRunwayServer::SetOutput(std::string bytes) {
   absl::MutexLock lock(&mu_);
   output_ = std::move(bytes);
@@ -220,6 +240,12 @@ int FakeRunwayServer::request_count(FakeRoute route) const {
   absl::MutexLock lock(&mu_);
   auto it = counts_.find(route);
   return it == counts_.end() ? 0 : it->second;
+}
+
+int FakeRunwayServer::unserved(FakeRoute route) const {
+  absl::MutexLock lock(&mu_);
+  auto it = queued_.find(route);
+  return it == queued_.end() ? 0 : static_cast<int>(it->second.size());
 }
 
 std::vector<std::string> FakeRunwayServer::violations() const {
@@ -247,6 +273,22 @@ std::vector<std::string> FakeRunwayServer::task_ids() const {
   return task_ids_;
 }
 
+std::vector<std::string> FakeRunwayServer::created_prompts() const {
+  absl::MutexLock lock(&mu_);
+  return created_prompts_;
+}
+
+int FakeRunwayServer::create_requests_with_prompt(const std::string& prompt) const {
+  absl::MutexLock lock(&mu_);
+  auto it = prompt_creates_.find(prompt);
+  return it == prompt_creates_.end() ? 0 : it->second;
+}
+
+std::vector<std::string> FakeRunwayServer::cancelled_ids() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_ids_;
+}
+
 void FakeRunwayServer::Violation(std::string what) { violations_.push_back(std::move(what)); }
 
 void FakeRunwayServer::Handle(FakeRoute route, const httplib::Request& req,
@@ -254,6 +296,7 @@ void FakeRunwayServer::Handle(FakeRoute route, const httplib::Request& req,
   {
     absl::MutexLock lock(&mu_);
     ++counts_[route];
+    if (route == FakeRoute::kCreate) ++prompt_creates_[PromptOf(req)];
   }
   Check(route, req);
   if (ServeScripted(route, req, res)) return;
@@ -267,7 +310,12 @@ bool FakeRunwayServer::ServeScripted(FakeRoute route, const httplib::Request& re
   {
     absl::MutexLock lock(&mu_);
     auto& queue = queued_[route];
-    if (!queue.empty()) {
+    auto by_prompt = route == FakeRoute::kCreate ? prompt_replies_.find(PromptOf(req))
+                                                 : prompt_replies_.end();
+    if (by_prompt != prompt_replies_.end() && !by_prompt->second.empty()) {
+      reply = std::move(by_prompt->second.front());
+      by_prompt->second.pop_front();
+    } else if (!queue.empty()) {
       reply = std::move(queue.front());
       queue.pop_front();
     } else if (auto it = hooks_.find(route); it != hooks_.end()) {
@@ -336,8 +384,11 @@ void FakeRunwayServer::Default(FakeRoute route, const httplib::Request& req,
   switch (route) {
     case FakeRoute::kCreate: {
       std::string id = absl::StrFormat("00000000-0000-4000-8000-%012d", ++next_id_);
-      tasks_[id] = FakeTask{script_, 0, false};
+      const std::string prompt = PromptOf(req);
+      auto script = prompt_scripts_.find(prompt);
+      tasks_[id] = FakeTask{script == prompt_scripts_.end() ? script_ : script->second, 0, false};
       task_ids_.push_back(id);
+      created_prompts_.push_back(prompt);
       json_reply(200, {{"id", id}});
       return;
     }
@@ -365,6 +416,7 @@ void FakeRunwayServer::Default(FakeRoute route, const httplib::Request& req,
         json_reply(404, {{"error", "Task not found"}});
         return;
       }
+      if (!it->second.cancelled) cancelled_ids_.push_back(it->first);
       it->second.cancelled = true;
       res.status = 204;
       return;

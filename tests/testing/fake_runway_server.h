@@ -108,18 +108,33 @@ class FakeRunwayServer {
   // Tasks created afterwards walk through `steps`, one per GET; the last
   // step repeats. Default: PENDING, RUNNING 0.5, SUCCEEDED.
   void SetTaskScript(std::vector<FakeTaskStep> steps) ABSL_LOCKS_EXCLUDED(mu_);
+  // Per task, told apart by the create body's promptText (a test gives each
+  // task its own): creates carrying `prompt` take these replies first (FIFO),
+  // before the route's queue and hook; tasks created with `prompt` walk
+  // through `steps` instead of the script.
+  void EnqueueForPrompt(const std::string& prompt, FakeReply reply) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetTaskScriptForPrompt(const std::string& prompt, std::vector<FakeTaskStep> steps)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Bytes served at the output URLs (default: 100 kB of a pattern).
   void SetOutput(std::string bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Observations.
   int create_count() const ABSL_LOCKS_EXCLUDED(mu_);
   int request_count(FakeRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Replies queued for `route` (Enqueue) and not served yet.
+  int unserved(FakeRoute route) const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> violations() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<nlohmann::json> create_bodies() const ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<std::string> uploaded_files() const ABSL_LOCKS_EXCLUDED(mu_);
   std::string output() const ABSL_LOCKS_EXCLUDED(mu_);
   // Task ids created by the default behaviour, in order.
   std::vector<std::string> task_ids() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Prompts of the tasks created, in order ("" for none).
+  std::vector<std::string> created_prompts() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Create requests that carried `prompt`, whatever they were answered.
+  int create_requests_with_prompt(const std::string& prompt) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Tasks cancelled by a DELETE while they existed, in order.
+  std::vector<std::string> cancelled_ids() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct FakeTask {
@@ -154,6 +169,11 @@ class FakeRunwayServer {
   std::vector<FakeTaskStep> script_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, FakeTask> tasks_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> task_ids_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::deque<FakeReply>> prompt_replies_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<FakeTaskStep>> prompt_scripts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> prompt_creates_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> created_prompts_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancelled_ids_ ABSL_GUARDED_BY(mu_);
   std::string output_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);
   std::vector<nlohmann::json> create_bodies_ ABSL_GUARDED_BY(mu_);
