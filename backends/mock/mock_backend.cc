@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -72,6 +73,9 @@ std::string EncodeScript(const Script& s) {
 
 absl::StatusOr<Script> DecodeScript(absl::string_view id) {
   std::vector<std::string> parts = absl::StrSplit(id, '~');
+  // A create whose answer was lost ("~lostN") made a real task: it can be
+  // adopted and followed like any other.
+  if (parts.size() == 10 && absl::StartsWith(parts[9], "lost")) parts.pop_back();
   Script s;
   if (parts.size() != 9 || parts[0] != "mock" || !absl::SimpleAtoi(parts[3], &s.latency_ms) ||
       !absl::SimpleAtoi(parts[4], &s.steps) || !absl::SimpleAtoi(parts[5], &s.created_ms) ||

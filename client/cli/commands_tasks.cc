@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/util/time_util.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -252,6 +254,12 @@ int RunBackends(const GlobalOptions& g) {
     std::cout << "  concurrency:         " << backend.max_concurrency() << " running at once\n";
     std::cout << "  min submit interval: " << DurationText(backend.min_submit_interval()) << "\n";
     std::cout << "  poll interval:       " << DurationText(backend.poll_interval()) << "\n";
+    if (backend.paused()) {
+      std::cout << "  paused:              since "
+                << google::protobuf::util::TimeUtil::ToString(backend.pause_time()) << " by "
+                << backend.paused_by()
+                << (backend.pause_reason().empty() ? "" : ": " + backend.pause_reason()) << "\n";
+    }
     for (const auto& model : backend.models()) {
       std::vector<std::string> aliases;
       for (const auto& [alias, ratio] : model.ratio_aliases()) aliases.push_back(absl::StrCat(alias, "=", ratio));

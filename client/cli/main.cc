@@ -41,12 +41,14 @@ error, 3 server unreachable or unavailable.
 Examples:
   videotask submit-dir video_queue --max-videos 3 --prompt "slow zoom in, cinematic lighting" --wait --output out/
   videotask list --state running
+  videotask pause runway --reason "provider outage"; videotask resume runway
   videotask --server videotask.internal:50051 watch 01J0Z3YV6Q8W3C2M5N7P9R1T4X
 Run `videotask COMMAND --help` for a command's options and examples.)");
 
   std::vector<Command> commands;
   videotask::cli::AddSubmitCommands(app, commands);
   videotask::cli::AddTaskCommands(app, commands);
+  videotask::cli::AddOperatorCommands(app, commands);
   for (const Command& command : commands) command.app->fallthrough();
 
   try {

@@ -171,6 +171,18 @@ std::string DescribeTask(const v1::Task& task, absl::Time now) {
   rows.emplace_back("started", FormatTime(task.start_time()));
   rows.emplace_back("ended", FormatTime(task.end_time()));
   rows.emplace_back("next_attempt", FormatTime(task.next_attempt_time()));
+  // Earlier tries (the last attempt is the task itself).
+  for (int i = 0; i + 1 < task.attempts_size(); ++i) {
+    const v1::Attempt& a = task.attempts(i);
+    std::string text = StateName(a.state());
+    if (!a.provider_task_id().empty()) absl::StrAppend(&text, " ", a.provider_task_id());
+    if (!a.error().code().empty()) {
+      absl::StrAppend(&text, " (", a.error().code(), ": ", a.error().message(), ")");
+    }
+    std::string ended = FormatTime(a.end_time());
+    if (!ended.empty()) absl::StrAppend(&text, " ended ", ended);
+    rows.emplace_back(absl::StrCat("try ", i + 1), text);
+  }
   std::string out;
   for (const auto& [key, value] : rows) {
     if (value.empty()) continue;

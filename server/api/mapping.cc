@@ -131,7 +131,34 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   if (task.next_attempt_time != absl::InfinitePast()) {
     SetTime(task.next_attempt_time, out.mutable_next_attempt_time());
   }
+  for (const TaskAttempt& attempt : task.attempts) *out.add_attempts() = AttemptToProto(attempt);
+  *out.add_attempts() = AttemptToProto(CurrentTry(task));
   return out;
+}
+
+v1::Attempt AttemptToProto(const TaskAttempt& attempt) {
+  v1::Attempt out;
+  out.set_provider_task_id(attempt.provider_task_id);
+  if (attempt.start_time != absl::InfinitePast()) {
+    SetTime(attempt.start_time, out.mutable_start_time());
+  }
+  if (attempt.end_time != absl::InfinitePast()) SetTime(attempt.end_time, out.mutable_end_time());
+  out.set_state(StateToProto(attempt.state));
+  if (!attempt.error.empty()) {
+    v1::Error* error = out.mutable_error();
+    error->set_code(attempt.error.code);
+    error->set_message(attempt.error.message);
+    error->set_retryable(attempt.error.retryable);
+    error->set_provider_code(attempt.error.provider_code);
+  }
+  return out;
+}
+
+void SetPause(const store::BackendPause& pause, v1::BackendInfo& info) {
+  info.set_paused(true);
+  info.set_pause_reason(pause.reason);
+  SetTime(pause.since, info.mutable_pause_time());
+  info.set_paused_by(pause.caller);
 }
 
 v1::Error StatusToError(const absl::Status& status) {

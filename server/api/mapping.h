@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "backends/api/backend.h"
 #include "server/domain/task.h"
+#include "server/store/task_store.h"
 #include "videotask/v1/video_task_service.pb.h"
 
 namespace videotask::api {
@@ -24,11 +25,17 @@ v1::TaskSpec SpecToProto(const TaskSpec& spec);
 // `wait_reason` fills provider_status of a QUEUED task.
 v1::Task TaskToProto(const Task& task, const std::string& wait_reason);
 
+// One try of a task (TaskToProto lists the earlier ones, then the current).
+v1::Attempt AttemptToProto(const TaskAttempt& attempt);
+
 // A failed item of a batch: code is the status name ("INVALID_ARGUMENT").
 v1::Error StatusToError(const absl::Status& status);
 
 v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
                                const backends::Capabilities& caps);
+
+// Marks `info` paused by `pause`.
+void SetPause(const store::BackendPause& pause, v1::BackendInfo& info);
 
 // INTERNAL and UNKNOWN details are logged here and replaced by a generic
 // message; every other code passes its message through.

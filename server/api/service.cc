@@ -286,16 +286,4 @@ grpc::ServerWriteReactor<v1::OutputChunk>* VideoTaskServiceImpl::ReadTaskOutput(
   return NewOutputReactor(*this, request->id(), request->offset());
 }
 
-grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListBackends(grpc::CallbackServerContext* ctx,
-                                                             const v1::ListBackendsRequest* request,
-                                                             v1::ListBackendsResponse* reply) {
-  for (const engine::EngineBackend& b : engine_.backends()) {
-    *reply->add_backends() = BackendToProto(b.config, b.backend->capabilities());
-  }
-  reply->set_default_backend(validator_.default_backend());
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
-}
-
 }  // namespace videotask::api

@@ -84,6 +84,18 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   grpc::ServerUnaryReactor* ListBackends(grpc::CallbackServerContext* ctx,
                                          const v1::ListBackendsRequest* request,
                                          v1::ListBackendsResponse* reply) override;
+  // operator_rpcs.cc
+  grpc::ServerUnaryReactor* RetryTask(grpc::CallbackServerContext* ctx,
+                                      const v1::RetryTaskRequest* request,
+                                      v1::Task* reply) override;
+  grpc::ServerUnaryReactor* PauseBackend(grpc::CallbackServerContext* ctx,
+                                         const v1::PauseBackendRequest* request,
+                                         v1::BackendInfo* reply) override;
+  grpc::ServerUnaryReactor* ResumeBackend(grpc::CallbackServerContext* ctx,
+                                          const v1::ResumeBackendRequest* request,
+                                          v1::BackendInfo* reply) override;
+  // The BackendInfo of an enabled backend, with its pause as stored now.
+  absl::StatusOr<v1::BackendInfo> DescribeBackend(absl::string_view name);
 
   // Stores `tasks` and runs `reply` with the results on the API pool, so the
   // store's writer thread goes on committing while replies are built.
@@ -105,6 +117,10 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
 
 // Validates a task id argument: INVALID_ARGUMENT when empty or malformed.
 absl::Status CheckTaskId(const std::string& id, absl::string_view field);
+
+// Who makes a call, as recorded with what it changes (a backend's pause):
+// "anonymous" while tokens carry no caller names.
+std::string CallerName(const grpc::CallbackServerContext& ctx);
 
 }  // namespace videotask::api
 

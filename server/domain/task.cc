@@ -47,6 +47,16 @@ std::optional<TaskState> TaskStateFromInt(int value) {
   return static_cast<TaskState>(value);
 }
 
+TaskAttempt CurrentTry(const Task& task) {
+  TaskAttempt attempt;
+  attempt.provider_task_id = task.provider_task_id;
+  attempt.start_time = task.start_time;
+  attempt.end_time = task.end_time;
+  attempt.state = task.state;
+  attempt.error = task.error;
+  return attempt;
+}
+
 std::string SpecFingerprint(const TaskSpec& spec, absl::string_view image_sha256) {
   // Length-prefixed fields, so no two specs serialize alike.
   std::string canonical;

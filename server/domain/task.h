@@ -67,6 +67,16 @@ struct TaskError {
   bool empty() const { return code.empty(); }
 };
 
+// One earlier try of a task that was put back in the queue (RetryTask):
+// the provider task it had, when it started and ended, and how it ended.
+struct TaskAttempt {
+  std::string provider_task_id;  // "" when none was created
+  absl::Time start_time = absl::InfinitePast();
+  absl::Time end_time = absl::InfinitePast();
+  TaskState state = TaskState::kFailed;  // FAILED or CANCELLED for an earlier try
+  TaskError error;
+};
+
 // Unset times are absl::InfinitePast().
 struct Task {
   std::string id;
@@ -89,6 +99,9 @@ struct Task {
   absl::Time start_time = absl::InfinitePast();
   absl::Time end_time = absl::InfinitePast();
   absl::Time next_attempt_time = absl::InfinitePast();
+  // The tries before the current one, oldest first (the current try is the
+  // task's own provider_task_id, start/end times, state and error).
+  std::vector<TaskAttempt> attempts;
 
   // Engine bookkeeping, not part of the API.
   std::string lease_owner;  // "" = unclaimed
@@ -98,6 +111,10 @@ struct Task {
   std::string spec_fingerprint;          // idempotency: same request_id, same spec?
   int64_t version = 0;                   // bumped by every stored change
 };
+
+// The task's current try as an attempt (its provider task id, start and end
+// times, state and error).
+TaskAttempt CurrentTry(const Task& task);
 
 // A stable digest of everything the caller asked for (the normalized spec
 // and the image digest): two submits with one request_id are "the same"

@@ -83,10 +83,11 @@ absl::Time Engine::RunOnce() {
     if (!scanned.ok()) VT_LOG_WARN("lease takeover scan failed: {}", scanned.ToString());
   }
   for (Timer& timer : due) RunStep(timer.task_id, timer.step);
+  RefreshPauses(now);
   absl::Time next = ClaimDue(now);
 
   absl::MutexLock lock(&mu_);
-  next = std::min({next, next_lease_renewal_, next_orphan_scan_});
+  next = std::min({next, next_lease_renewal_, next_orphan_scan_, next_pause_refresh_});
   if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
   return next;
 }
@@ -108,6 +109,8 @@ absl::Time Engine::ClaimDue(absl::Time now) {
 }
 
 int Engine::ClaimWant(const EngineBackend& b, absl::Time now, absl::Time& next) {
+  // Paused: nothing is sent; a resume (here or read by RefreshPauses) kicks.
+  if (pauses_.count(b.config.name) != 0) return 0;
   BackendState& st = backend_state_.at(b.config.name);
   int free = b.config.max_concurrency - st.in_flight;
   if (free <= 0) return 0;  // a Release kicks the dispatcher

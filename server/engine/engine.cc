@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "server/store/task_store.h"
 #include "server/engine/transitions.h"
 
 namespace videotask::engine {
@@ -130,9 +131,65 @@ absl::StatusOr<Task> Engine::Cancel(const std::string& id) {
   return absl::AbortedError(absl::StrCat("task ", id, " kept changing; try the cancel again"));
 }
 
+absl::Status Engine::CheckRetryable(const Task& task, const RetryRequest& request) {
+  if (!request.adopt_provider_task_id.empty()) return CheckBackendHere(task.spec.backend);
+  {
+    absl::MutexLock lock(&mu_);
+    if (queued_estimate_ + 1 > options_.max_queued_tasks) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the queue is full (", options_.max_queued_tasks, " tasks waiting); retry later"));
+    }
+  }
+  // Created again: the image must still be stored.
+  if (task.spec.image.source == ImageSource::kUri || task.image_sha256.empty() ||
+      !IsTerminal(task.state)) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> image = store_.ReadImage(task.image_sha256);
+  if (absl::IsNotFound(image.status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the image of task ", task.id, " is no longer stored; submit it again"));
+  }
+  return image.status();
+}
+
+absl::StatusOr<Task> Engine::Retry(const std::string& id, RetryRequest request) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    VT_ASSIGN_OR_RETURN(Task current, store_.Get(id));
+    absl::Time now = clock_.Now();
+    request.owner = options_.owner;
+    request.lease_expiry = now + options_.lease_duration;
+    VT_ASSIGN_OR_RETURN(Task next, ToRetried(current, request, now));
+    VT_RETURN_IF_ERROR(CheckRetryable(current, request));
+    absl::StatusOr<Task> stored = Commit(std::move(next));
+    if (stored.status().code() == absl::StatusCode::kAborted) continue;
+    if (!stored.ok()) return stored.status();
+    if (stored->state == TaskState::kRunning) {
+      // Adopted: followed here like a task this process created.
+      VT_LOG_INFO("task {} follows {} task {}", id, stored->spec.backend,
+                  stored->provider_task_id);
+      Track(*stored);
+      ScheduleStep(id, Step::kPoll, now);
+    } else {
+      absl::MutexLock lock(&mu_);
+      ++queued_estimate_;
+      auto it = backend_state_.find(stored->spec.backend);
+      if (it != backend_state_.end()) it->second.maybe_queued = true;
+      kicked_ = true;
+    }
+    return stored;
+  }
+  return absl::AbortedError(absl::StrCat("task ", id, " kept changing; try the retry again"));
+}
+
 std::string Engine::DescribeWait(const Task& task) const {
   if (task.state != TaskState::kQueued) return "";
   absl::Time now = clock_.Now();
+  if (std::optional<store::BackendPause> pause = PauseOf(task.spec.backend); pause.has_value()) {
+    return absl::StrCat("backend ", pause->backend, " is paused since ",
+                        absl::FormatTime(absl::RFC3339_sec, pause->since, absl::UTCTimeZone()),
+                        " by ", pause->caller, pause->reason.empty() ? "" : ": ", pause->reason);
+  }
   if (task.next_attempt_time > now) {
     return absl::StrCat("retrying after a transient error at ",
                         absl::FormatTime(absl::RFC3339_sec, task.next_attempt_time, absl::UTCTimeZone()));

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,7 @@
 #include "server/engine/output_writer.h"
 #include "server/engine/rate_limiter.h"
 #include "server/engine/retry_policy.h"
+#include "server/engine/transitions.h"
 #include "server/engine/watch_hub.h"
 #include "server/store/task_store.h"
 
@@ -51,6 +53,9 @@ struct EngineOptions {
   std::string output_dir;
   int64_t max_output_bytes = int64_t{512} << 20;
   int64_t max_queued_tasks = 1'000'000;
+  // How often the paused backends are read again from the store, to see
+  // pauses and resumes made by other processes sharing it.
+  absl::Duration pause_refresh = absl::Seconds(1);
 };
 
 // One enabled backend with its limits.
@@ -89,6 +94,27 @@ class Engine {
   // Cancels a task that has not finished (its provider task too).
   // FAILED_PRECONDITION for a terminal task, NOT_FOUND for an unknown one.
   absl::StatusOr<Task> Cancel(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Puts a FAILED or CANCELLED task back in the queue under its id, or has
+  // it follow request.adopt_provider_task_id (the owner and lease are this
+  // engine's). NOT_FOUND, FAILED_PRECONDITION (transitions.h: ToRetried;
+  // also an adopted task of a backend not enabled here, or an image no
+  // longer stored), RESOURCE_EXHAUSTED when the queue is full.
+  absl::StatusOr<Task> Retry(const std::string& id, RetryRequest request) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Pauses a backend enabled here, for every process sharing the store:
+  // its queued tasks wait, none is sent to the provider; tasks already
+  // there are still polled and downloaded. NOT_FOUND for a backend not
+  // enabled here (the message lists those that are).
+  absl::StatusOr<store::BackendPause> Pause(absl::string_view backend, std::string reason,
+                                            std::string caller) ABSL_LOCKS_EXCLUDED(mu_);
+  // Lifts the pause (OK when it was not paused). NOT_FOUND as for Pause.
+  absl::Status Resume(absl::string_view backend) ABSL_LOCKS_EXCLUDED(mu_);
+  // The pause of `backend` as last read (pause_refresh), if it is paused.
+  std::optional<store::BackendPause> PauseOf(absl::string_view backend) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Every paused backend, read from the store now (and remembered).
+  absl::StatusOr<std::vector<store::BackendPause>> ListPauses() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Why a QUEUED task is waiting, for Task.provider_status ("" otherwise).
   std::string DescribeWait(const Task& task) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -169,6 +195,15 @@ class Engine {
   // Which of lease renewal and orphan scan are due; plans the next ones.
   void LeaseWorkDue(absl::Time now, bool& renew, bool& scan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // pauses.cc: the paused backends as last read from the store.
+  absl::Status CheckBackendHere(absl::string_view backend) const;
+  // engine.cc: what ToRetried cannot see (backend here, queue room, image).
+  absl::Status CheckRetryable(const Task& task, const RetryRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void RefreshPauses(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Replaces the known pauses; a backend no longer paused may claim again.
+  void SetPausesLocked(std::vector<store::BackendPause> pauses) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // engine.cc: commits.
   // Stores `task` (CAS on its version) and publishes it. ABORTED when the
   // task changed meanwhile (logged only for other errors).
@@ -198,6 +233,8 @@ class Engine {
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_lease_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_orphan_scan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::map<std::string, store::BackendPause> pauses_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_pause_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t queued_estimate_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread dispatcher_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/engine/error_policy.h"
 
 namespace videotask::engine {
@@ -146,6 +147,69 @@ Task ToProviderCancelRetry(Task task) {
 Task ToLeased(Task task, const std::string& owner, absl::Time lease_expiry) {
   task.lease_owner = owner;
   task.lease_expiry = lease_expiry;
+  return task;
+}
+
+namespace {
+
+absl::Status CheckRetry(const Task& task, const RetryRequest& request) {
+  if (task.state == TaskState::kSucceeded) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task.id, " SUCCEEDED; only FAILED or CANCELLED tasks can be retried"));
+  }
+  if (!IsTerminal(task.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task.id, " is ", TaskStateName(task.state),
+                     "; only FAILED or CANCELLED tasks can be retried (cancel it first)"));
+  }
+  if (task.provider_cancel_pending) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task.id,
+                     " is still being cancelled at its provider; retry it once that is done"));
+  }
+  if (task.error.code == kErrSubmissionAmbiguous && !request.confirm_possible_duplicate &&
+      request.adopt_provider_task_id.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", task.id, " failed with SUBMISSION_AMBIGUOUS: its create may have reached ",
+        task.spec.backend,
+        " and made a provider task there. Check the provider, then retry with "
+        "confirm_possible_duplicate to create it again (it may be paid twice), or with "
+        "adopt_provider_task_id to follow the provider task found there"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Task> ToRetried(Task task, const RetryRequest& request, absl::Time now) {
+  if (absl::Status ok = CheckRetry(task, request); !ok.ok()) return ok;
+  task.attempts.push_back(CurrentTry(task));
+  task.provider_task_id.clear();
+  task.provider_status.clear();
+  task.progress = 0;
+  task.output_path.clear();
+  task.output_size_bytes = 0;
+  task.output_sha256.clear();
+  task.output_urls.clear();
+  ClearRetry(task);
+  task.start_time = absl::InfinitePast();
+  task.end_time = absl::InfinitePast();
+  task.provider_cancel_pending = false;
+  task.lease_owner.clear();
+  task.lease_expiry = absl::InfinitePast();
+  task.update_time = std::max(task.update_time, now);
+  if (request.adopt_provider_task_id.empty()) {
+    task.state = TaskState::kQueued;
+    return task;
+  }
+  // Followed from here as if this process had created it: polled, fetched,
+  // cancellable; the claim (and so a create) never sees it.
+  task.state = TaskState::kRunning;
+  task.provider_task_id = request.adopt_provider_task_id;
+  task.provider_status = "ADOPTED";
+  task.start_time = now;
+  task.lease_owner = request.owner;
+  task.lease_expiry = request.lease_expiry;
   return task;
 }
 

@@ -5,11 +5,13 @@
 //   QUEUED -claim(store)-> SUBMITTING -OnStarted-> RUNNING -OnPolled-> DOWNLOADING
 //   DOWNLOADING -OnFetched-> SUCCEEDED; any -OnFailed-> FAILED; any -OnCancelled-> CANCELLED
 //   SUBMITTING -ToRetry-> QUEUED (a create refused, safe to send again)
+//   FAILED/CANCELLED -ToRetried-> QUEUED, or RUNNING following an adopted provider task
 #ifndef VIDEOTASK_SERVER_ENGINE_TRANSITIONS_H_
 #define VIDEOTASK_SERVER_ENGINE_TRANSITIONS_H_
 
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backends/api/backend.h"
 #include "server/domain/task.h"
@@ -62,6 +64,26 @@ Task ToProviderCancelRetry(Task task);
 
 // Taken by this process (recovery, lease takeover) until `lease_expiry`.
 Task ToLeased(Task task, const std::string& owner, absl::Time lease_expiry);
+
+// What a caller asks of RetryTask.
+struct RetryRequest {
+  // The caller checked the provider: creating the task again is wanted even
+  // though an ambiguous create may have made one already.
+  bool confirm_possible_duplicate = false;
+  // Follow this provider task instead of creating one ("" = create).
+  std::string adopt_provider_task_id;
+  // Who follows an adopted task, and until when (the lease).
+  std::string owner;
+  absl::Time lease_expiry = absl::InfinitePast();
+};
+
+// A FAILED or CANCELLED task begins a new try under the same id: its
+// current try moves to `attempts`, and it goes QUEUED to be created again,
+// or RUNNING on `adopt_provider_task_id` (leased to `owner`; never created).
+// FAILED_PRECONDITION for a SUCCEEDED or active task, a provider cancel
+// still pending, and a SUBMISSION_AMBIGUOUS failure retried without
+// confirm_possible_duplicate or adopt_provider_task_id.
+absl::StatusOr<Task> ToRetried(Task task, const RetryRequest& request, absl::Time now);
 
 // A task that was SUBMITTING when its process stopped: FAILED as ambiguous.
 Task OnInterruptedCreate(Task task, absl::Time now);

@@ -58,6 +58,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"spec_fingerprint", SqlType::kText, kNotNull},
     {"version", SqlType::kBigInt, kNotNull},
     {"model_options_json", SqlType::kText, ""},
+    {"attempts_json", SqlType::kText, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -110,6 +111,19 @@ std::string CreateTable(const Dialect& d, const char* name, const ColumnDef* col
                       without_rowid ? " WITHOUT ROWID" : "", ";\n");
 }
 
+constexpr ColumnDef kPauseColumns[] = {
+    {"backend", SqlType::kText, "PRIMARY KEY NOT NULL"},
+    {"reason", SqlType::kText, kNotNull},
+    {"caller", SqlType::kText, kNotNull},
+    {"since", SqlType::kBigInt, kNotNull},
+};
+
+std::string AddTaskColumn(const Dialect& d, int column) {
+  const ColumnDef& def = kTaskColumns[column];
+  return absl::StrCat("ALTER TABLE tasks ADD COLUMN ", def.name, " ", d.ColumnType(def.type),
+                      def.constraints[0] != '\0' ? " " : "", def.constraints, ";\n");
+}
+
 std::string QueuedNextIndex(const Dialect& d) {
   return absl::StrCat("CREATE INDEX tasks_queued_next ON tasks (backend, next_attempt_time",
                       d.kind() == Dialect::Kind::kPostgres ? " NULLS FIRST" : "",
@@ -138,15 +152,15 @@ std::string SchemaV1(const Dialect& d) {
   return script;
 }
 
-std::string SchemaV2(const Dialect& d) {
-  std::string script;
-  for (int c = kV1Columns; c < kNumColumns; ++c) {
-    const ColumnDef& def = kTaskColumns[c];
-    absl::StrAppend(&script, "ALTER TABLE tasks ADD COLUMN ", def.name, " ",
-                    d.ColumnType(def.type), def.constraints[0] != '\0' ? " " : "",
-                    def.constraints, ";\n");
-  }
-  return script;
+std::string SchemaV2(const Dialect& d) { return AddTaskColumn(d, kModelOptionsJson); }
+
+std::string SchemaAttemptsAndPauses(const Dialect& d) {
+  return absl::StrCat(
+      AddTaskColumn(d, kAttemptsJson), CreateTable(d, "backend_pauses", kPauseColumns, 4),
+      // Images stay while a FAILED or CANCELLED task may be retried.
+      "DROP INDEX tasks_live_image;\n",
+      "CREATE INDEX tasks_kept_image ON tasks (image_sha256)\n"
+      "  WHERE image_sha256 <> '' AND state <> 5;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -35,6 +35,12 @@ std::string SchemaV1(const Dialect& dialect);
 // provider inputs of spec.model_options.
 std::string SchemaV2(const Dialect& dialect);
 
+// tasks.attempts_json (JSON array of a task's earlier tries, NULL when
+// none); backend_pauses (backend, reason, caller, since: one row per paused
+// backend); images kept while a non-SUCCEEDED task uses them (index
+// tasks_kept_image replaces tasks_live_image).
+std::string SchemaAttemptsAndPauses(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

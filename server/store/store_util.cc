@@ -38,7 +38,7 @@ const Clock& ClockOrSystem(const Clock* clock) {
 }
 
 bool MayReleaseImage(const Task& task) {
-  return IsTerminal(task.state) && !task.image_sha256.empty();
+  return task.state == TaskState::kSucceeded && !task.image_sha256.empty();
 }
 
 }  // namespace videotask::store::internal

@@ -25,8 +25,8 @@ absl::Status CheckReadDigest(absl::string_view sha256);
 // `clock` when set, else the process's system clock (never destroyed).
 const Clock& ClockOrSystem(const Clock* clock);
 
-// The task may have been the last live user of its image: terminal with an
-// image digest.
+// The task may have been the last user of its image: SUCCEEDED with an image
+// digest. FAILED and CANCELLED tasks keep theirs: they may be retried.
 bool MayReleaseImage(const Task& task);
 
 }  // namespace videotask::store::internal

@@ -1,6 +1,9 @@
 #include "server/store/table_store.h"
 
+#include <string>
 #include <utility>
+
+#include "common/status_macros.h"
 
 namespace videotask::store::internal {
 
@@ -36,6 +39,30 @@ absl::StatusOr<absl::Time> TableStore::NextQueuedTime(absl::string_view backend)
 
 absl::StatusOr<int64_t> TableStore::CountQueued() {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueued(s); });
+}
+
+absl::StatusOr<BackendPause> TableStore::PauseBackend(const BackendPause& pause) {
+  absl::StatusOr<BackendPause> result = absl::InternalError("pause not run");
+  VT_RETURN_IF_ERROR(WithWriteSession([&](SqlSession& s) {
+    result = pauses_.Pause(s, pause);
+    return result.status();
+  }));
+  return result;
+}
+
+absl::StatusOr<bool> TableStore::ResumeBackend(absl::string_view backend) {
+  absl::StatusOr<bool> result = absl::InternalError("resume not run");
+  std::string name(backend);
+  VT_RETURN_IF_ERROR(WithWriteSession([&](SqlSession& s) {
+    result = pauses_.Resume(s, name);
+    return result.status();
+  }));
+  return result;
+}
+
+absl::StatusOr<std::vector<BackendPause>> TableStore::ListBackendPauses() {
+  return OnReadSession<std::vector<BackendPause>>(
+      [&](SqlSession& s) { return pauses_.List(s); });
 }
 
 }  // namespace videotask::store::internal

@@ -4,6 +4,7 @@
 #define VIDEOTASK_SERVER_STORE_TABLE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -11,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/store/backend_pauses.h"
 #include "server/store/dialect.h"
 #include "server/store/sql_session.h"
 #include "server/store/task_rows.h"
@@ -26,15 +28,23 @@ class TableStore : public TaskStore {
                                                     absl::Time now) override;
   absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
   absl::StatusOr<int64_t> CountQueued() override;
+  absl::StatusOr<BackendPause> PauseBackend(const BackendPause& pause) override;
+  absl::StatusOr<bool> ResumeBackend(absl::string_view backend) override;
+  absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() override;
 
  protected:
-  explicit TableStore(const Dialect& dialect) : table_(dialect) {}
+  explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect) {}
 
   // Runs `fn` with a session for reads, on the calling thread (SQLite: a
   // reader connection; PostgreSQL: a pooled one). Thread-safe.
   virtual absl::Status WithReadSession(absl::FunctionRef<absl::Status(SqlSession&)> fn) = 0;
+  // Runs `fn` inside a write transaction that commits durably when `fn`
+  // succeeds and rolls back otherwise (SQLite: on the writer thread;
+  // PostgreSQL: a pooled connection). Blocks until then.
+  virtual absl::Status WithWriteSession(std::function<absl::Status(SqlSession&)> fn) = 0;
 
   const TaskTable table_;
+  const PauseTable pauses_;
 
  private:
   // `read`'s answer on a read session.

@@ -86,6 +86,10 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   }
   t.spec_fingerprint = row.Text(kSpecFingerprint);
   t.version = row.Int(kVersion);
+  if (!row.IsNull(kAttemptsJson)) {
+    absl::Status status = ParseAttempts(row.Text(kAttemptsJson), t.attempts);
+    if (!status.ok()) return WithTaskId(status, t.id);
+  }
   return absl::OkStatus();
 }
 
@@ -171,6 +175,63 @@ absl::Status ParseUrls(const std::string& text, std::vector<std::string>& out) {
   return absl::OkStatus();
 }
 
+std::optional<std::string> AttemptsToJson(const std::vector<TaskAttempt>& attempts) {
+  if (attempts.empty()) return std::nullopt;
+  auto micros = [](absl::Time t) -> nlohmann::json {
+    if (t == absl::InfinitePast()) return nullptr;
+    return CompareMicros(t);
+  };
+  nlohmann::json j = nlohmann::json::array();
+  for (const TaskAttempt& a : attempts) {
+    j.push_back({{"provider_task_id", a.provider_task_id},
+                 {"start_us", micros(a.start_time)},
+                 {"end_us", micros(a.end_time)},
+                 {"state", static_cast<int>(a.state)},
+                 {"error_code", a.error.code},
+                 {"error_message", a.error.message},
+                 {"error_retryable", a.error.retryable},
+                 {"error_provider_code", a.error.provider_code}});
+  }
+  return DumpJson(j);
+}
+
+absl::Status ParseAttempts(const std::string& text, std::vector<TaskAttempt>& out) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    return absl::InternalError("stored attempts are not a JSON array");
+  }
+  auto text_of = [](const nlohmann::json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto time_of = [](const nlohmann::json& o, const char* key) {
+    auto it = o.find(key);
+    if (it == o.end() || !it->is_number_integer()) return absl::InfinitePast();
+    return TimeFromMicros(it->get<int64_t>());
+  };
+  for (const auto& o : j) {
+    if (!o.is_object()) return absl::InternalError("stored attempt is not a JSON object");
+    TaskAttempt a;
+    a.provider_task_id = text_of(o, "provider_task_id");
+    a.start_time = time_of(o, "start_us");
+    a.end_time = time_of(o, "end_us");
+    auto state = o.find("state");
+    std::optional<TaskState> parsed;
+    if (state != o.end() && state->is_number_integer()) {
+      parsed = TaskStateFromInt(state->get<int>());
+    }
+    if (!parsed.has_value()) return absl::InternalError("stored attempt has a bad state");
+    a.state = *parsed;
+    a.error.code = text_of(o, "error_code");
+    a.error.message = text_of(o, "error_message");
+    auto retryable = o.find("error_retryable");
+    a.error.retryable = retryable != o.end() && retryable->is_boolean() && retryable->get<bool>();
+    a.error.provider_code = text_of(o, "error_provider_code");
+    out.push_back(std::move(a));
+  }
+  return absl::OkStatus();
+}
+
 absl::Time RowReader::Time(int column) const {
   if (IsNull(column)) return absl::InfinitePast();
   return TimeFromMicros(Int(column));
@@ -225,6 +286,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kOutputUrlsJson: out.OptionalText(UrlsToJson(t.output_urls)); return;
     case kSpecFingerprint: out.Text(t.spec_fingerprint); return;
     case kVersion: out.Int(t.version); return;
+    case kAttemptsJson: out.OptionalText(AttemptsToJson(t.attempts)); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

@@ -68,6 +68,8 @@ enum TaskColumn : int {
   kVersion,
   // Added by schema v2.
   kModelOptionsJson,
+  // Added by SchemaAttemptsAndPauses.
+  kAttemptsJson,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).
@@ -80,7 +82,7 @@ inline constexpr TaskColumn kUpdatedColumns[] = {
     kOutputSizeBytes, kOutputSha256,      kErrorCode,       kErrorMessage, kErrorRetryable,
     kErrorProviderCode, kAttemptCount,    kUpdateTime,      kStartTime,    kEndTime,
     kNextAttemptTime, kLeaseOwner,        kLeaseExpiry,     kProviderCancelPending,
-    kOutputUrlsJson,
+    kOutputUrlsJson, kAttemptsJson,
 };
 
 // "id, request_id, ..." with every column name prefixed by `prefix`.
@@ -102,6 +104,9 @@ std::optional<std::string> LabelsToJson(const std::map<std::string, std::string>
 std::optional<std::string> UrlsToJson(const std::vector<std::string>& urls);
 absl::Status ParseLabels(const std::string& text, std::map<std::string, std::string>& out);
 absl::Status ParseUrls(const std::string& text, std::vector<std::string>& out);
+// A task's earlier tries as a JSON array; nullopt (NULL) when there are none.
+std::optional<std::string> AttemptsToJson(const std::vector<TaskAttempt>& attempts);
+absl::Status ParseAttempts(const std::string& text, std::vector<TaskAttempt>& out);
 
 // One result row of an engine, read by column index.
 class RowReader {

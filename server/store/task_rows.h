@@ -75,7 +75,8 @@ class TaskTable {
   // Compare-and-set on version; ABORTED when it changed, NOT_FOUND.
   absl::StatusOr<Task> Update(SqlSession& session, const Task& task) const;
 
-  // Whether a live (QUEUED..DOWNLOADING) task uses the image.
+  // Whether a task that may still need the image (any but SUCCEEDED: live,
+  // or FAILED / CANCELLED and so retryable) uses it.
   absl::StatusOr<bool> ImageInUse(SqlSession& session, absl::string_view sha256) const;
 
  private:

@@ -77,7 +77,7 @@ TaskStatements::TaskStatements(const Dialect& d)
                                d.Param(1), " ORDER BY next_attempt_time NULLS FIRST LIMIT 1")),
       count_queued("SELECT COUNT(*) FROM tasks WHERE state = 1"),
       image_in_use(absl::StrCat("SELECT 1 FROM tasks WHERE image_sha256 = ", d.Param(1),
-                                " AND image_sha256 <> '' AND state BETWEEN 1 AND 4 LIMIT 1")),
+                                " AND image_sha256 <> '' AND state <> 5 LIMIT 1")),
       read_blob(absl::StrCat("SELECT data FROM blobs WHERE sha256 = ", d.Param(1))),
       delete_blob(absl::StrCat("DELETE FROM blobs WHERE sha256 = ", d.Param(1))),
       stub_counter(absl::StrCat("SELECT next FROM stub_counters WHERE base = ", d.Param(1))),

@@ -55,6 +55,15 @@ struct ListPage {
   bool has_more = false;
 };
 
+// A backend held by an operator: its queued tasks wait, none is sent to the
+// provider; tasks already there are still followed.
+struct BackendPause {
+  std::string backend;
+  std::string reason;
+  std::string caller;  // who paused it
+  absl::Time since = absl::InfinitePast();
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
@@ -121,6 +130,15 @@ class TaskStore {
   // Called with tasks changed by other processes sharing the store, so their
   // watchers see the change. A single-process store never calls it.
   virtual void SetChangeListener(std::function<void(const Task&)> listener) {}
+
+  // Records that `pause.backend` is paused, durably and for every process
+  // sharing the store. Pausing a paused backend replaces its reason and
+  // caller and keeps its `since`. Returns the pause as stored.
+  virtual absl::StatusOr<BackendPause> PauseBackend(const BackendPause& pause) = 0;
+  // Lifts the pause of `backend`; false when it was not paused.
+  virtual absl::StatusOr<bool> ResumeBackend(absl::string_view backend) = 0;
+  // Every paused backend, by name.
+  virtual absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() = 0;
 
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;

@@ -6,7 +6,8 @@
 //    once (one mock ledger shared by the replicas), the work spread over
 //    the replicas, the mock's concurrency cap never exceeded globally;
 //  - a replica killed with SIGKILL mid-flight: its tasks finish on the
-//    others once its lease expired, none created twice.
+//    others once its lease expired, none created twice;
+//  - a pause, a retry and an adopted task hold on the other replica.
 #include <signal.h>
 
 #include <algorithm>
@@ -367,6 +368,101 @@ TEST_F(ReplicasTest, KilledReplicasTasksFinishOnTheOthersAfterItsLease) {
     EXPECT_EQ(n, 1) << "task " << id << " created " << n << " times";
   }
   EXPECT_GE(creates.size(), ids.size() - static_cast<size_t>(ambiguous));
+}
+
+// The provider tasks a mock ledger records for task `id`.
+std::vector<std::string> ProviderTasksOf(const std::string& ledger, const std::string& id) {
+  std::ifstream in(ledger);
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    if (parts.size() == 2 && parts[0] == id) out.push_back(parts[1]);
+  }
+  return out;
+}
+
+TEST_F(ReplicasTest, PauseRetryAndAdoptHoldOnTheOtherReplica) {
+  const std::string ledger = tmp_.path() + "/ledger";
+  StartReplica(0, ledger, 4);
+  StartReplica(1, ledger, 4);
+  ASSERT_FALSE(HasFailure());
+  auto call = [](grpc::Status status) {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok();
+  };
+
+  // Paused on replica 0: replica 1 sends nothing either, and says so.
+  v1::PauseBackendRequest pause;
+  pause.set_name("mock");
+  pause.set_reason("provider outage");
+  v1::BackendInfo info;
+  ASSERT_TRUE(call(stubs_[0]->PauseBackend(Context(absl::Seconds(5)).get(), pause, &info)));
+  EXPECT_TRUE(info.paused());
+  absl::SleepFor(absl::Milliseconds(2500));  // longer than a replica's pause re-read
+  v1::Task held;
+  ASSERT_TRUE(call(stubs_[1]->SubmitTask(Context(absl::Seconds(10)).get(),
+                                         Request("paused-1", 1, 100), &held)));
+  absl::SleepFor(absl::Seconds(2));
+  v1::GetTaskRequest get;
+  get.set_id(held.id());
+  ASSERT_TRUE(call(stubs_[1]->GetTask(Context(absl::Seconds(5)).get(), get, &held)));
+  EXPECT_EQ(held.state(), v1::QUEUED);
+  EXPECT_NE(held.provider_status().find("paused"), std::string::npos) << held.provider_status();
+  EXPECT_TRUE(ProviderTasksOf(ledger, held.id()).empty());
+  v1::ListBackendsResponse backends;
+  ASSERT_TRUE(call(stubs_[1]->ListBackends(Context(absl::Seconds(5)).get(),
+                                           v1::ListBackendsRequest(), &backends)));
+  ASSERT_EQ(backends.backends_size(), 1);
+  EXPECT_TRUE(backends.backends(0).paused());
+  EXPECT_EQ(backends.backends(0).pause_reason(), "provider outage");
+  EXPECT_EQ(backends.backends(0).paused_by(), "anonymous");
+  // Resumed on replica 1: the task runs.
+  v1::ResumeBackendRequest resume;
+  resume.set_name("mock");
+  ASSERT_TRUE(call(stubs_[1]->ResumeBackend(Context(absl::Seconds(5)).get(), resume, &info)));
+  EXPECT_FALSE(info.paused());
+  EXPECT_EQ(WaitTerminal(0, held.id(), absl::Seconds(30)).state(), v1::SUCCEEDED);
+
+  // Retried on replica 0, followed to its end on replica 1.
+  v1::SubmitTaskRequest rejected = Request("rejected-1", 2, 100);
+  (*rejected.mutable_spec()->mutable_labels())["mock.start_errors"] = "1";
+  (*rejected.mutable_spec()->mutable_labels())["mock.start_error"] = "invalid";
+  v1::Task failed;
+  ASSERT_TRUE(call(stubs_[0]->SubmitTask(Context(absl::Seconds(10)).get(), rejected, &failed)));
+  ASSERT_EQ(WaitTerminal(1, failed.id(), absl::Seconds(30)).state(), v1::FAILED);
+  v1::RetryTaskRequest retry;
+  retry.set_id(failed.id());
+  v1::Task retried;
+  ASSERT_TRUE(call(stubs_[0]->RetryTask(Context(absl::Seconds(5)).get(), retry, &retried)));
+  v1::Task done = WaitTerminal(1, failed.id(), absl::Seconds(30));
+  EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
+  EXPECT_EQ(done.attempts_size(), 2);
+
+  // Ambiguous on replica 1; adopted there, and the adopting replica dies:
+  // replica 0 takes the adopted task over and never creates it again.
+  v1::SubmitTaskRequest lost = Request("lost-1", 3, 4000);
+  (*lost.mutable_spec()->mutable_labels())["mock.start_errors"] = "1";
+  (*lost.mutable_spec()->mutable_labels())["mock.start_error"] = "ambiguous";
+  v1::Task ambiguous;
+  ASSERT_TRUE(call(stubs_[1]->SubmitTask(Context(absl::Seconds(10)).get(), lost, &ambiguous)));
+  ambiguous = WaitTerminal(0, ambiguous.id(), absl::Seconds(30));
+  ASSERT_EQ(ambiguous.error().code(), "SUBMISSION_AMBIGUOUS");
+  retry.set_id(ambiguous.id());
+  grpc::Status refused = stubs_[0]->RetryTask(Context(absl::Seconds(5)).get(), retry, &retried);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  std::vector<std::string> found = ProviderTasksOf(ledger, ambiguous.id());
+  ASSERT_EQ(found.size(), 1u);
+  retry.set_adopt_provider_task_id(found[0]);
+  ASSERT_TRUE(call(stubs_[1]->RetryTask(Context(absl::Seconds(5)).get(), retry, &retried)));
+  EXPECT_EQ(retried.state(), v1::RUNNING);
+  daemons_[1]->Signal(SIGKILL);
+  daemons_[1]->Wait(absl::Seconds(10));
+  done = WaitTerminal(0, ambiguous.id(), absl::Seconds(40));
+  EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.ShortDebugString();
+  EXPECT_EQ(done.provider_task_id(), found[0]);
+  EXPECT_EQ(ReplicaOfOutput(done), 0);
+  EXPECT_EQ(ProviderTasksOf(ledger, ambiguous.id()).size(), 1u);
 }
 
 }  // namespace

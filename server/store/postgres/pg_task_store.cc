@@ -188,6 +188,15 @@ absl::Status PgTaskStore::WithReadSession(
   return fn(session);
 }
 
+absl::Status PgTaskStore::WithWriteSession(
+    std::function<absl::Status(internal::SqlSession&)> fn) {
+  ConnLease lease = AcquireConn();
+  return InTransaction(lease.get(), [&](Connection& conn) {
+    PgSession session(conn);
+    return fn(session);
+  });
+}
+
 absl::StatusOr<std::string> PgTaskStore::ReadImage(absl::string_view sha256) {
   VT_RETURN_IF_ERROR(internal::CheckReadDigest(sha256));
   ConnLease lease = AcquireConn();

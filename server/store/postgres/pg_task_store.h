@@ -102,6 +102,7 @@ class PgTaskStore final : public internal::TableStore {
 
  protected:
   absl::Status WithReadSession(absl::FunctionRef<absl::Status(internal::SqlSession&)> fn) override;
+  absl::Status WithWriteSession(std::function<absl::Status(internal::SqlSession&)> fn) override;
 
  private:
   // One InsertAsync call, queued for the inserter threads.

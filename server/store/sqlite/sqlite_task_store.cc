@@ -199,6 +199,14 @@ absl::Status SqliteTaskStore::WithReadSession(
   return fn(session);
 }
 
+absl::Status SqliteTaskStore::WithWriteSession(
+    std::function<absl::Status(internal::SqlSession&)> fn) {
+  return RunOnWriter([&](WriteContext&) {
+    SqliteSession session(writer_db_);
+    return fn(session);
+  });
+}
+
 // ------------------------------------------------------- update / claims
 
 absl::StatusOr<Task> SqliteTaskStore::Update(const Task& task) {

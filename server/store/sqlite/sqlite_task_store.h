@@ -95,6 +95,7 @@ class SqliteTaskStore final : public internal::TableStore {
 
  protected:
   absl::Status WithReadSession(absl::FunctionRef<absl::Status(internal::SqlSession&)> fn) override;
+  absl::Status WithWriteSession(std::function<absl::Status(internal::SqlSession&)> fn) override;
 
  private:
   class WriteOp;  // one queued write request

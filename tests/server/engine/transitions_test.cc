@@ -1,6 +1,7 @@
 // The transitions are pure: a task and an outcome in, the next task out.
 #include "server/engine/transitions.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "server/engine/error_policy.h"
@@ -168,6 +169,104 @@ TEST(TransitionsTest, LeasedAndInterruptedCreate) {
   EXPECT_EQ(failed.error.code, kErrSubmissionAmbiguous);
   EXPECT_FALSE(failed.error.retryable);
   EXPECT_TRUE(failed.lease_owner.empty());
+}
+
+
+Task FailedAmbiguous() {
+  Task task = OnInterruptedCreate(Submitting(), kNow);
+  task.start_time = kNow - absl::Minutes(2);
+  return task;
+}
+
+TEST(TransitionsTest, RetriedGoesBackToTheQueueKeepingTheTryBefore) {
+  Task failed = OnFailed(Running(), TaskError{kErrProviderFailed, "boom", false, "X.1"}, kNow);
+  failed.start_time = kNow - absl::Minutes(2);
+  failed.output_urls = {"https://x/y.mp4"};
+  absl::StatusOr<Task> retried = ToRetried(failed, RetryRequest(), kNow + absl::Minutes(1));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->id, "t1");
+  EXPECT_EQ(retried->state, TaskState::kQueued);
+  EXPECT_TRUE(retried->provider_task_id.empty());
+  EXPECT_TRUE(retried->error.empty());
+  EXPECT_EQ(retried->attempt_count, 0);
+  EXPECT_EQ(retried->start_time, absl::InfinitePast());
+  EXPECT_EQ(retried->end_time, absl::InfinitePast());
+  EXPECT_TRUE(retried->output_urls.empty());
+  EXPECT_TRUE(retried->lease_owner.empty());
+  EXPECT_EQ(retried->update_time, kNow + absl::Minutes(1));
+  ASSERT_EQ(retried->attempts.size(), 1u);
+  const TaskAttempt& before = retried->attempts[0];
+  EXPECT_EQ(before.provider_task_id, "p-1");
+  EXPECT_EQ(before.state, TaskState::kFailed);
+  EXPECT_EQ(before.error.code, kErrProviderFailed);
+  EXPECT_EQ(before.error.provider_code, "X.1");
+  EXPECT_EQ(before.start_time, kNow - absl::Minutes(2));
+  EXPECT_EQ(before.end_time, kNow);
+
+  // A second retry appends, oldest first.
+  Task again = OnCancelled(*retried, kNow + absl::Minutes(2));
+  retried = ToRetried(again, RetryRequest(), kNow + absl::Minutes(3));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  ASSERT_EQ(retried->attempts.size(), 2u);
+  EXPECT_EQ(retried->attempts[1].state, TaskState::kCancelled);
+  EXPECT_EQ(retried->attempts[1].error.code, kErrCancelled);
+}
+
+TEST(TransitionsTest, RetryRefusesSucceededActiveAndPendingCancelTasks) {
+  Task succeeded = Running();
+  succeeded.state = TaskState::kSucceeded;
+  EXPECT_EQ(ToRetried(succeeded, RetryRequest(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ToRetried(succeeded, RetryRequest(), kNow).status().message()),
+              ::testing::HasSubstr("SUCCEEDED"));
+  for (Task active : {Submitting(), Running()}) {
+    absl::Status status = ToRetried(active, RetryRequest(), kNow).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("only FAILED or CANCELLED"));
+  }
+  Task queued = ToRequeued(Submitting());
+  EXPECT_EQ(ToRetried(queued, RetryRequest(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  Task cancelling = OnCancelled(Running(), kNow);  // provider cancel pending
+  ASSERT_TRUE(cancelling.provider_cancel_pending);
+  EXPECT_THAT(std::string(ToRetried(cancelling, RetryRequest(), kNow).status().message()),
+              ::testing::HasSubstr("still being cancelled"));
+  EXPECT_TRUE(ToRetried(OnProviderCancelDone(cancelling), RetryRequest(), kNow).ok());
+}
+
+TEST(TransitionsTest, AmbiguousNeedsConfirmationOrAnAdoptedTask) {
+  Task ambiguous = FailedAmbiguous();
+  ASSERT_EQ(ambiguous.error.code, kErrSubmissionAmbiguous);
+  absl::Status refused = ToRetried(ambiguous, RetryRequest(), kNow).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("confirm_possible_duplicate"));
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("adopt_provider_task_id"));
+
+  RetryRequest confirm;
+  confirm.confirm_possible_duplicate = true;
+  absl::StatusOr<Task> again = ToRetried(ambiguous, confirm, kNow);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state, TaskState::kQueued);
+  EXPECT_EQ(again->attempts.at(0).error.code, kErrSubmissionAmbiguous);
+}
+
+TEST(TransitionsTest, AdoptedFollowsTheProviderTaskAndIsNeverQueued) {
+  RetryRequest adopt;
+  adopt.adopt_provider_task_id = "found-at-provider";
+  adopt.owner = "replica-b";
+  adopt.lease_expiry = kNow + absl::Minutes(1);
+  absl::StatusOr<Task> adopted = ToRetried(FailedAmbiguous(), adopt, kNow);
+  ASSERT_TRUE(adopted.ok()) << adopted.status();
+  EXPECT_EQ(adopted->state, TaskState::kRunning);
+  EXPECT_EQ(adopted->provider_task_id, "found-at-provider");
+  EXPECT_EQ(adopted->provider_status, "ADOPTED");
+  EXPECT_EQ(adopted->start_time, kNow);
+  EXPECT_EQ(adopted->lease_owner, "replica-b");
+  EXPECT_EQ(adopted->lease_expiry, kNow + absl::Minutes(1));
+  EXPECT_TRUE(adopted->error.empty());
+  ASSERT_EQ(adopted->attempts.size(), 1u);
+  EXPECT_EQ(adopted->attempts[0].provider_task_id, "");
+  EXPECT_EQ(CurrentTry(*adopted).provider_task_id, "found-at-provider");
 }
 
 }  // namespace

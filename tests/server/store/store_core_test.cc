@@ -137,7 +137,7 @@ TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
 TEST(TaskRowTest, UpdateBindsIdVersionThenTheMutableColumns) {
   MemoryRow row;
   WriteTaskUpdate(FullTask(), row);
-  ASSERT_EQ(row.size(), 22u);  // the parameters of TaskStatements::update
+  ASSERT_EQ(row.size(), 23u);  // the parameters of TaskStatements::update
   EXPECT_EQ(Read(row).Text(0), "t1");
   EXPECT_EQ(Read(row).Int(1), 7);
   EXPECT_EQ(Read(row).Text(18), "me");  // ?19: the lease owner
@@ -158,8 +158,8 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   const TaskStatements pg(Dialect::Postgres());
   EXPECT_THAT(sqlite.update, HasSubstr("lease_owner = ?19,"));
   EXPECT_THAT(pg.update, HasSubstr("lease_owner = $19::text,"));
-  EXPECT_THAT(sqlite.insert, HasSubstr("?44)"));
-  EXPECT_THAT(pg.insert, HasSubstr("$44)"));
+  EXPECT_THAT(sqlite.insert, HasSubstr("?45)"));
+  EXPECT_THAT(pg.insert, HasSubstr("$45)"));
   EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
   EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
   for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
@@ -178,9 +178,15 @@ TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
   EXPECT_THAT(pg, HasSubstr("next_attempt_time NULLS FIRST"));
   for (int c = 0; c < kNumColumns; ++c) {
     if (TaskColumnName(c) == absl::string_view("model_options_json")) continue;  // schema v2
+    if (TaskColumnName(c) == absl::string_view("attempts_json")) continue;  // a later step
     EXPECT_THAT(sqlite, HasSubstr(absl::StrCat("  ", TaskColumnName(c), " "))) << c;
   }
   EXPECT_THAT(SchemaV2(Dialect::Sqlite()), HasSubstr("model_options_json"));
+  EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("attempts_json")));
+  const std::string later = SchemaAttemptsAndPauses(Dialect::Postgres());
+  EXPECT_THAT(later, HasSubstr("ALTER TABLE tasks ADD COLUMN attempts_json TEXT;"));
+  EXPECT_THAT(later, HasSubstr("CREATE TABLE backend_pauses (\n  backend TEXT PRIMARY KEY NOT NULL"));
+  EXPECT_THAT(later, HasSubstr("since BIGINT NOT NULL"));
 }
 
 TEST(SchemaTest, VersionChecks) {
