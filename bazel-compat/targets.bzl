@@ -72,6 +72,7 @@ UNIT_TESTS = [
     "client_channel_test",
     "domain_test",
     "engine_test",
+    "retention_test",
     "transitions_test",
     "error_policy_test",
     "store_test",

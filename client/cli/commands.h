@@ -22,6 +22,8 @@ struct Command {
 void AddSubmitCommands(CLI::App& app, std::vector<Command>& commands);
 // list, get, cancel, watch, wait, download, backends.
 void AddTaskCommands(CLI::App& app, std::vector<Command>& commands);
+// delete.
+void AddDeleteCommand(CLI::App& app, std::vector<Command>& commands);
 
 }  // namespace videotask::cli
 

@@ -47,6 +47,7 @@ Run `videotask COMMAND --help` for a command's options and examples.)");
   std::vector<Command> commands;
   videotask::cli::AddSubmitCommands(app, commands);
   videotask::cli::AddTaskCommands(app, commands);
+  videotask::cli::AddDeleteCommand(app, commands);
   for (const Command& command : commands) command.app->fallthrough();
 
   try {

@@ -131,6 +131,9 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   if (task.next_attempt_time != absl::InfinitePast()) {
     SetTime(task.next_attempt_time, out.mutable_next_attempt_time());
   }
+  if (task.output_removed_time != absl::InfinitePast()) {
+    SetTime(task.output_removed_time, out.mutable_output_removed_time());
+  }
   return out;
 }
 

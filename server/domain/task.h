@@ -89,6 +89,9 @@ struct Task {
   absl::Time start_time = absl::InfinitePast();
   absl::Time end_time = absl::InfinitePast();
   absl::Time next_attempt_time = absl::InfinitePast();
+  // When the output file was deleted (output retention or DeleteTask of
+  // its file); unset while it is kept. output_path still names it.
+  absl::Time output_removed_time = absl::InfinitePast();
 
   // Engine bookkeeping, not part of the API.
   std::string lease_owner;  // "" = unclaimed

@@ -58,6 +58,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"spec_fingerprint", SqlType::kText, kNotNull},
     {"version", SqlType::kBigInt, kNotNull},
     {"model_options_json", SqlType::kText, ""},
+    {"output_removed_time", SqlType::kBigInt, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -138,15 +139,28 @@ std::string SchemaV1(const Dialect& d) {
   return script;
 }
 
-std::string SchemaV2(const Dialect& d) {
+namespace {
+// ALTER TABLE ... ADD COLUMN for the task columns [from, to).
+std::string AddTaskColumns(const Dialect& d, int from, int to) {
   std::string script;
-  for (int c = kV1Columns; c < kNumColumns; ++c) {
+  for (int c = from; c < to; ++c) {
     const ColumnDef& def = kTaskColumns[c];
     absl::StrAppend(&script, "ALTER TABLE tasks ADD COLUMN ", def.name, " ",
                     d.ColumnType(def.type), def.constraints[0] != '\0' ? " " : "",
                     def.constraints, ";\n");
   }
   return script;
+}
+}  // namespace
+
+std::string SchemaV2(const Dialect& d) { return AddTaskColumns(d, kV1Columns, kV2Columns); }
+
+std::string SchemaRetention(const Dialect& d) {
+  return absl::StrCat(
+      AddTaskColumns(d, kV2Columns, kOutputRemovedTime + 1),
+      "CREATE INDEX tasks_ended ON tasks (end_time, id) WHERE state BETWEEN 5 AND 7;\n",
+      "CREATE INDEX tasks_output_kept ON tasks (end_time, id)\n"
+      "  WHERE state = 5 AND output_path <> '' AND output_removed_time IS NULL;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -35,6 +35,11 @@ std::string SchemaV1(const Dialect& dialect);
 // provider inputs of spec.model_options.
 std::string SchemaV2(const Dialect& dialect);
 
+// Retention: tasks.output_removed_time (microseconds, NULL while the output
+// file is kept) and the indexes retention walks: terminal tasks by end
+// time, and SUCCEEDED tasks whose output is still kept by end time.
+std::string SchemaRetention(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

@@ -38,4 +38,10 @@ absl::StatusOr<int64_t> TableStore::CountQueued() {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueued(s); });
 }
 
+absl::StatusOr<std::vector<Task>> TableStore::ListKeptOutputs(absl::Time ended_before,
+                                                              int limit) {
+  return OnReadSession<std::vector<Task>>(
+      [&](SqlSession& s) { return table_.ListKeptOutputs(s, ended_before, limit); });
+}
+
 }  // namespace videotask::store::internal

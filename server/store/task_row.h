@@ -68,10 +68,14 @@ enum TaskColumn : int {
   kVersion,
   // Added by schema v2.
   kModelOptionsJson,
+  // Added by SchemaRetention.
+  kOutputRemovedTime,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).
 inline constexpr int kV1Columns = kModelOptionsJson;
+// The columns of schema v2.
+inline constexpr int kV2Columns = kOutputRemovedTime;
 
 // The columns Update writes (task_store.h: all but id, request_id, spec,
 // create_time, image and stub), in the order of its parameters 3, 4, ...
@@ -80,7 +84,7 @@ inline constexpr TaskColumn kUpdatedColumns[] = {
     kOutputSizeBytes, kOutputSha256,      kErrorCode,       kErrorMessage, kErrorRetryable,
     kErrorProviderCode, kAttemptCount,    kUpdateTime,      kStartTime,    kEndTime,
     kNextAttemptTime, kLeaseOwner,        kLeaseExpiry,     kProviderCancelPending,
-    kOutputUrlsJson,
+    kOutputUrlsJson, kOutputRemovedTime,
 };
 
 // "id, request_id, ..." with every column name prefixed by `prefix`.

@@ -98,6 +98,7 @@ Task FullTask() {
   t.provider_cancel_pending = true;
   t.spec_fingerprint = "fp";
   t.version = 7;
+  t.output_removed_time = t.create_time + absl::Hours(2);
   return t;
 }
 
@@ -123,6 +124,7 @@ TEST(TaskRowTest, EveryColumnRoundTrips) {
   EXPECT_EQ(back.lease_expiry, t.lease_expiry);
   EXPECT_TRUE(back.provider_cancel_pending);
   EXPECT_EQ(back.version, t.version);
+  EXPECT_EQ(back.output_removed_time, t.output_removed_time);
 }
 
 TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
@@ -137,7 +139,7 @@ TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
 TEST(TaskRowTest, UpdateBindsIdVersionThenTheMutableColumns) {
   MemoryRow row;
   WriteTaskUpdate(FullTask(), row);
-  ASSERT_EQ(row.size(), 22u);  // the parameters of TaskStatements::update
+  ASSERT_EQ(row.size(), 23u);  // the parameters of TaskStatements::update
   EXPECT_EQ(Read(row).Text(0), "t1");
   EXPECT_EQ(Read(row).Int(1), 7);
   EXPECT_EQ(Read(row).Text(18), "me");  // ?19: the lease owner
@@ -158,8 +160,10 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   const TaskStatements pg(Dialect::Postgres());
   EXPECT_THAT(sqlite.update, HasSubstr("lease_owner = ?19,"));
   EXPECT_THAT(pg.update, HasSubstr("lease_owner = $19::text,"));
-  EXPECT_THAT(sqlite.insert, HasSubstr("?44)"));
-  EXPECT_THAT(pg.insert, HasSubstr("$44)"));
+  EXPECT_THAT(sqlite.insert, HasSubstr("?45)"));
+  EXPECT_THAT(pg.insert, HasSubstr("$45)"));
+  EXPECT_THAT(pg.delete_ended, HasSubstr("FOR UPDATE SKIP LOCKED"));
+  EXPECT_THAT(sqlite.delete_ended, Not(HasSubstr("SKIP LOCKED")));
   EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
   EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
   for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
@@ -177,10 +181,13 @@ TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
   EXPECT_THAT(pg, HasSubstr("target_filename_stub TEXT COLLATE \"C\" NOT NULL"));
   EXPECT_THAT(pg, HasSubstr("next_attempt_time NULLS FIRST"));
   for (int c = 0; c < kNumColumns; ++c) {
-    if (TaskColumnName(c) == absl::string_view("model_options_json")) continue;  // schema v2
+    if (c >= kV1Columns) continue;  // added by later steps
     EXPECT_THAT(sqlite, HasSubstr(absl::StrCat("  ", TaskColumnName(c), " "))) << c;
   }
   EXPECT_THAT(SchemaV2(Dialect::Sqlite()), HasSubstr("model_options_json"));
+  EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("output_removed_time")));
+  EXPECT_THAT(SchemaRetention(Dialect::Postgres()),
+              HasSubstr("ADD COLUMN output_removed_time BIGINT"));
 }
 
 TEST(SchemaTest, VersionChecks) {
