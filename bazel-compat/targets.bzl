@@ -87,6 +87,8 @@ INTEGRATION_TESTS = [
     "replicate_backend_test",
     "cli_integration_test",
     "server_integration_test",
+    "disk_full_test",
+    "retention_integration_test",
     "validation_integration_test",
     "videotaskd_binary_test",
     "watch_scale_test",

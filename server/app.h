@@ -46,6 +46,8 @@ struct AppConfig {
   absl::Duration output_retention = absl::ZeroDuration();
   absl::Duration retention_interval = absl::Minutes(1);
   int64_t min_free_disk_bytes = int64_t{1} << 30;
+  // How long a download short of disk space waits before trying again.
+  absl::Duration disk_wait = absl::Seconds(30);
   // Borrowed; null = statvfs of the real folders.
   const DiskSpace* disk = nullptr;
 };

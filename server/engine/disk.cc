@@ -45,10 +45,13 @@ void Engine::WaitForDisk(Task task, const absl::Status& why) {
   VT_LOG_WARN("download of task {} waits for disk space: {}", id, why.message());
   TaskError error{kErrDiskFull, absl::StrCat("download waits for disk space: ", why.message()),
                   /*retryable=*/true, ""};
-  if (!Commit(ToDiskWait(std::move(task), std::move(error), due)).ok()) {
+  absl::StatusOr<Task> stored = Commit(ToDiskWait(std::move(task), std::move(error), due));
+  if (absl::IsAborted(stored.status())) {
     OnConflict(id);
     return;
   }
+  // Not recorded (the database's own disk may be full too): the task is
+  // still DOWNLOADING in the store, and the fetch is tried again all the same.
   ScheduleStep(id, Step::kFetch, due);
 }
 
