@@ -66,7 +66,7 @@ struct EngineOptions {
   // Free database pages given back to the file system per pass.
   int64_t reclaim_pages = 4096;
 
-  // Disk-full safety (disk_guard.h). Under `min_free_disk_bytes` free in
+  // Disk-full safety (disk.cc). Under `min_free_disk_bytes` free in
   // `data_dir` ("" = none, e.g. PostgreSQL) or output_dir, submits are
   // refused with RESOURCE_EXHAUSTED and downloads wait `disk_wait` and try
   // again. `disk` is borrowed; null turns the checks off.

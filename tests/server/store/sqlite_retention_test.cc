@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/sha256.h"
 #include "server/store/sqlite/sqlite.h"
@@ -128,6 +130,54 @@ TEST_F(SqliteRetentionTest, FileSizePlateausUnderSteadyChurn) {
   // of one round's images is left.
   EXPECT_LT(sizes.back(), int64_t{kTasksPerRound} * 8 * 1024 / 4)
       << "freed pages were not given back (incremental vacuum)";
+}
+
+TEST_F(SqliteRetentionTest, SubmitsInterleaveWithARetentionPass) {
+  constexpr int kEnded = 20000;
+  for (int start = 0; start < kEnded; start += 1000) {
+    std::vector<NewTask> batch;
+    for (int i = start; i < start + 1000; ++i) {
+      Task t = MakeTestTask(absl::StrCat("old", i), "", clock_.Now());
+      t.state = TaskState::kSucceeded;
+      t.end_time = clock_.Now() - absl::Hours(48);
+      t.spec.labels = {{"batch", "old"}};
+      batch.push_back(MakeNewTask(t, ""));
+    }
+    for (const auto& r : store_->Insert(std::move(batch))) ASSERT_TRUE(r.ok()) << r.status();
+  }
+  // The engine's pass: bounded batches until none is left.
+  std::atomic<bool> done{false};
+  absl::Duration pass;
+  std::thread retention([&] {
+    const absl::Time start = absl::Now();
+    while (true) {
+      absl::StatusOr<std::vector<Task>> deleted =
+          store_->DeleteEnded(clock_.Now() - absl::Hours(24), 100);
+      if (!deleted.ok() || deleted->empty()) break;
+    }
+    pass = absl::Now() - start;
+    done = true;
+  });
+  std::vector<absl::Duration> latencies;
+  for (int i = 0; !done; ++i) {
+    const absl::Time start = absl::Now();
+    InsertTaskOk(*store_, MakeTestTask(absl::StrCat("new", i), "", clock_.Now()), "");
+    latencies.push_back(absl::Now() - start);
+  }
+  retention.join();
+  ASSERT_GT(latencies.size(), 10u) << "the pass ended before submits could be measured";
+  std::sort(latencies.begin(), latencies.end());
+  const absl::Duration p50 = latencies[latencies.size() / 2];
+  const absl::Duration p99 = latencies[latencies.size() * 99 / 100];
+  const absl::Duration worst = latencies.back();
+  std::cout << "retention pass over " << kEnded << " tasks: " << pass << "; " << latencies.size()
+            << " submits meanwhile: p50 " << p50 << ", p99 " << p99 << ", max " << worst
+            << "\n";
+  VT_ASSERT_OK_AND_ASSIGN(ListPage left, store_->List(ListQuery()));
+  EXPECT_EQ(left.tasks.size(), latencies.size() > 50 ? 50u : latencies.size());
+  // One transaction for the whole pass would hold a submit for about all of
+  // it; in batches a submit waits for one batch at most.
+  EXPECT_LT(worst, pass / 4) << "a submit waited for most of the retention pass";
 }
 
 }  // namespace
