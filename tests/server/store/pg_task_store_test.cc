@@ -1,3 +1,4 @@
+#include "server/store/postgres/pg_migrations.h"
 #include "server/store/postgres/pg_task_store.h"
 
 #include <algorithm>
@@ -409,7 +410,8 @@ TEST_F(PgSharedStoreTest, RefusesASchemaFromANewerBinary) {
   VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 42"));
   EXPECT_THAT(OpenStore().status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer than this binary")));
-  VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 2"));
+  VT_ASSERT_OK(db_->Exec(
+      absl::StrCat("UPDATE videotask_schema SET version = ", pg::LatestSchemaVersion())));
   VT_EXPECT_OK(OpenStore().status());
 }
 
