@@ -1,4 +1,3 @@
-#include "server/store/postgres/pg_migrations.h"
 #include "server/store/postgres/pg_task_store.h"
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "server/domain/task.h"
+#include "server/store/postgres/pg_migrations.h"
 #include "tests/server/store/pg_test_db.h"
 #include "tests/server/store/store_conformance.h"
 #include "tests/testing/status_matchers.h"
