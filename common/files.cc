@@ -10,10 +10,19 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace videotask {
+
+namespace {
+constexpr char kNoSpacePayload[] = "videotask/no-space";
+}  // namespace
+
+bool IsNoSpace(const absl::Status& status) {
+  return status.GetPayload(kNoSpacePayload).has_value();
+}
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
   std::string msg = absl::StrCat(what, ": ", std::strerror(err));
@@ -24,8 +33,11 @@ absl::Status ErrnoStatus(int err, absl::string_view what) {
     case EPERM:
       return absl::PermissionDeniedError(msg);
     case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(msg);
+    case EDQUOT: {
+      absl::Status status = absl::ResourceExhaustedError(msg);
+      status.SetPayload(kNoSpacePayload, absl::Cord("1"));
+      return status;
+    }
     case EEXIST:
       return absl::AlreadyExistsError(msg);
     default:

@@ -34,7 +34,11 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
 absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t max_bytes);
 
 // Status for a failed system call: maps errno to a code, adds context.
+// ENOSPC and EDQUOT are RESOURCE_EXHAUSTED and marked (IsNoSpace).
 absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// The status came from a write that found its file system (or quota) full.
+bool IsNoSpace(const absl::Status& status);
 
 }  // namespace videotask
 

@@ -59,6 +59,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   engine_options.retry = cfg.retry;
   engine_options.output_dir = cfg.output_dir;
   engine_options.max_queued_tasks = cfg.max_queued_tasks;
+  engine_options.retention = cfg.retention;
+  engine_options.output_retention = cfg.output_retention;
+  engine_options.retention_interval = cfg.retention_interval;
+  engine_options.min_free_disk_bytes = cfg.min_free_disk_bytes;
+  engine_options.disk_wait = cfg.disk_wait;
+  engine_options.disk = cfg.disk != nullptr ? cfg.disk : &app->statvfs_;
+  // PostgreSQL keeps no task data in the data folder.
+  if (cfg.store == "sqlite") engine_options.data_dir = cfg.data_dir;
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }

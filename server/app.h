@@ -14,6 +14,7 @@
 #include "backends/api/registry.h"
 #include "backends/http/http_transport.h"
 #include "common/clock.h"
+#include "common/disk_space.h"
 #include "common/executor.h"
 #include "server/api/service.h"
 #include "server/api/validation.h"
@@ -40,6 +41,15 @@ struct AppConfig {
   int64_t max_queued_tasks = 1'000'000;
   absl::Duration lease_duration = absl::Seconds(60);
   engine::RetryPolicy retry;
+  // Retention and disk-full safety (engine.h EngineOptions).
+  absl::Duration retention = absl::Hours(720);
+  absl::Duration output_retention = absl::ZeroDuration();
+  absl::Duration retention_interval = absl::Minutes(1);
+  int64_t min_free_disk_bytes = int64_t{1} << 30;
+  // How long a download short of disk space waits before trying again.
+  absl::Duration disk_wait = absl::Seconds(30);
+  // Borrowed; null = statvfs of the real folders.
+  const DiskSpace* disk = nullptr;
 };
 
 class App {
@@ -76,6 +86,7 @@ class App {
   // The service's clock for WaitTask timeouts: gRPC deadlines are wall-clock
   // times, whatever clock the engine is given.
   SystemClock wall_clock_;
+  StatvfsDiskSpace statvfs_;
   absl::BitGen rng_;
   // One generator per backend: each serializes its own use.
   std::vector<std::unique_ptr<absl::BitGen>> backend_rngs_;

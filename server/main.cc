@@ -92,6 +92,17 @@ ABSL_FLAG(int64_t, max_image_bytes, 16 << 20,
           "Largest accepted image in bytes (gRPC's receive limit is raised to match).");
 ABSL_FLAG(int64_t, max_queued_tasks, 1'000'000,
           "Submits beyond this many QUEUED tasks get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(720),
+          "Delete SUCCEEDED, FAILED and CANCELLED tasks (with their images) whose end time is "
+          "older than this; 0 keeps them forever. Output files are not touched "
+          "(see --output_retention).");
+ABSL_FLAG(absl::Duration, output_retention, absl::ZeroDuration(),
+          "Delete the output files of SUCCEEDED tasks whose end time is older than this; the task "
+          "then says so (output_removed_time). 0 (the default) keeps output files.");
+ABSL_FLAG(absl::Duration, retention_interval, absl::Minutes(1), "How often retention runs.");
+ABSL_FLAG(int64_t, min_free_disk, int64_t{1} << 30,
+          "Bytes that must stay free in the data folder and the output folder: below it submits "
+          "get RESOURCE_EXHAUSTED and downloads wait. 0 turns the check off.");
 ABSL_FLAG(int, worker_threads, 16, "Threads making provider calls (create, poll, download).");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
           "How long a claimed task stays with this process without renewal.");
@@ -143,6 +154,20 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   config.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
   config.lease_duration = absl::GetFlag(FLAGS_lease_duration);
+  config.retention = absl::GetFlag(FLAGS_retention);
+  config.output_retention = absl::GetFlag(FLAGS_output_retention);
+  config.retention_interval = absl::GetFlag(FLAGS_retention_interval);
+  config.min_free_disk_bytes = absl::GetFlag(FLAGS_min_free_disk);
+  if (config.retention < absl::ZeroDuration() || config.output_retention < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--retention and --output_retention must be 0 (keep) or a positive duration such as 720h");
+  }
+  if (config.retention_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--retention_interval must be positive, e.g. 1m");
+  }
+  if (config.min_free_disk_bytes < 0) {
+    return absl::InvalidArgumentError("--min_free_disk must be 0 (no check) or a number of bytes");
+  }
   config.retry.max_attempts = absl::GetFlag(FLAGS_retry_max_attempts);
   config.retry.initial_backoff = absl::GetFlag(FLAGS_retry_initial_backoff);
   config.retry.max_backoff = absl::GetFlag(FLAGS_retry_max_backoff);

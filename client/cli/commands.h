@@ -24,6 +24,8 @@ void AddSubmitCommands(CLI::App& app, std::vector<Command>& commands);
 void AddTaskCommands(CLI::App& app, std::vector<Command>& commands);
 // retry, pause, resume.
 void AddOperatorCommands(CLI::App& app, std::vector<Command>& commands);
+// delete.
+void AddDeleteCommand(CLI::App& app, std::vector<Command>& commands);
 
 }  // namespace videotask::cli
 

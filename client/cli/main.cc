@@ -49,6 +49,7 @@ Run `videotask COMMAND --help` for a command's options and examples.)");
   videotask::cli::AddSubmitCommands(app, commands);
   videotask::cli::AddTaskCommands(app, commands);
   videotask::cli::AddOperatorCommands(app, commands);
+  videotask::cli::AddDeleteCommand(app, commands);
   for (const Command& command : commands) command.app->fallthrough();
 
   try {

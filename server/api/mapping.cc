@@ -133,6 +133,9 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   }
   for (const TaskAttempt& attempt : task.attempts) *out.add_attempts() = AttemptToProto(attempt);
   *out.add_attempts() = AttemptToProto(CurrentTry(task));
+  if (task.output_removed_time != absl::InfinitePast()) {
+    SetTime(task.output_removed_time, out.mutable_output_removed_time());
+  }
   return out;
 }
 

@@ -16,6 +16,12 @@
 namespace videotask::api {
 namespace {
 
+// How a watch or wait on a task that was deleted meanwhile ends.
+grpc::Status DeletedStatus(const std::string& id) {
+  return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                      absl::StrCat("task ", id, " was deleted (DeleteTask or retention)"));
+}
+
 // WatchTask: the current state, then each change, coalescing what a slow
 // reader has not taken yet; ends after a terminal state.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Drainable {
@@ -23,7 +29,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
   WatchReactor(VideoTaskServiceImpl& service, const std::string& id)
       : service_(service), id_(id) {
     service_.AddStream(this);
-    token_ = service_.hub().Subscribe(id_, [this](const Task& task) { OnChange(task); });
+    token_ = service_.hub().Subscribe(
+        id_, [this](const Task& task) { OnChange(task); },
+        [this] { FinishOnce(DeletedStatus(id_)); });
     absl::StatusOr<Task> current = service_.store().Get(id_);
     if (!current.ok()) {
       FinishOnce(ToGrpcStatus(current.status()));
@@ -114,7 +122,9 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
       Unref();
     });
     service_.AddStream(this);
-    token_ = service_.hub().Subscribe(id_, [this](const Task& task) { OnChange(task); });
+    token_ = service_.hub().Subscribe(
+        id_, [this](const Task& task) { OnChange(task); },
+        [this] { FinishOnce(DeletedStatus(id_)); });
     absl::StatusOr<Task> current = service_.store().Get(id_);
     if (!current.ok()) {
       FinishOnce(ToGrpcStatus(current.status()));
@@ -194,6 +204,15 @@ class OutputReactor final : public grpc::ServerWriteReactor<v1::OutputChunk> {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           absl::StrCat("task ", id, " is ", TaskStateName(task->state),
                                        "; its output can be read once it is SUCCEEDED")));
+      return;
+    }
+    if (task->output_removed_time != absl::InfinitePast()) {
+      Finish(grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrCat("the output of task ", id, " was removed at ",
+                       absl::FormatTime(absl::RFC3339_sec, task->output_removed_time,
+                                        absl::UTCTimeZone()),
+                       " (output retention or DeleteTask); the task record is kept")));
       return;
     }
     total_ = task->output_size_bytes;

@@ -250,6 +250,22 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::CancelTask(grpc::CallbackServerC
   return reactor;
 }
 
+grpc::ServerUnaryReactor* VideoTaskServiceImpl::DeleteTask(grpc::CallbackServerContext* ctx,
+                                                           const v1::DeleteTaskRequest* request,
+                                                           google::protobuf::Empty* reply) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::Status id_ok = CheckTaskId(request->id(), "id");
+  if (!id_ok.ok()) {
+    reactor->Finish(ToGrpcStatus(id_ok));
+    return reactor;
+  }
+  blocking_.Schedule([this, request, reactor] {
+    absl::StatusOr<Task> deleted = engine_.Delete(request->id(), request->delete_output());
+    reactor->Finish(ToGrpcStatus(deleted.status()));
+  });
+  return reactor;
+}
+
 grpc::ServerWriteReactor<v1::Task>* VideoTaskServiceImpl::WatchTask(
     grpc::CallbackServerContext* ctx, const v1::WatchTaskRequest* request) {
   absl::Status id_ok = CheckTaskId(request->id(), "id");

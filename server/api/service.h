@@ -81,6 +81,9 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
                                      const v1::WaitTaskRequest* request, v1::Task* reply) override;
   grpc::ServerWriteReactor<v1::OutputChunk>* ReadTaskOutput(
       grpc::CallbackServerContext* ctx, const v1::ReadTaskOutputRequest* request) override;
+  grpc::ServerUnaryReactor* DeleteTask(grpc::CallbackServerContext* ctx,
+                                       const v1::DeleteTaskRequest* request,
+                                       google::protobuf::Empty* reply) override;
   grpc::ServerUnaryReactor* ListBackends(grpc::CallbackServerContext* ctx,
                                          const v1::ListBackendsRequest* request,
                                          v1::ListBackendsResponse* reply) override;

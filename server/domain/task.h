@@ -102,6 +102,9 @@ struct Task {
   // The tries before the current one, oldest first (the current try is the
   // task's own provider_task_id, start/end times, state and error).
   std::vector<TaskAttempt> attempts;
+  // When the output file was deleted (output retention or DeleteTask of
+  // its file); unset while it is kept. output_path still names it.
+  absl::Time output_removed_time = absl::InfinitePast();
 
   // Engine bookkeeping, not part of the API.
   std::string lease_owner;  // "" = unclaimed

@@ -85,9 +85,13 @@ absl::Time Engine::RunOnce() {
   for (Timer& timer : due) RunStep(timer.task_id, timer.step);
   RefreshPauses(now);
   absl::Time next = ClaimDue(now);
+  const bool retention = options_.retention > absl::ZeroDuration() ||
+                         options_.output_retention > absl::ZeroDuration();
+  if (retention) MaybeStartRetention(now);
 
   absl::MutexLock lock(&mu_);
   next = std::min({next, next_lease_renewal_, next_orphan_scan_, next_pause_refresh_});
+  if (retention && !retention_running_) next = std::min(next, next_retention_);
   if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
   return next;
 }

@@ -58,6 +58,10 @@ bool Engine::Stopping() const {
 
 void Engine::SubmitAsync(std::vector<store::NewTask> tasks,
                          std::function<void(store::InsertResults)> done) {
+  if (absl::Status space = CheckDiskSpace(); !space.ok()) {
+    done(store::InsertResults(tasks.size(), space));
+    return;
+  }
   absl::Time now = clock_.Now();
   bool refresh;
   {

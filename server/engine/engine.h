@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backends/api/backend.h"
 #include "common/clock.h"
+#include "common/disk_space.h"
 #include "common/executor.h"
 #include "server/domain/start_request.h"
 #include "server/domain/task.h"
@@ -56,6 +57,35 @@ struct EngineOptions {
   // How often the paused backends are read again from the store, to see
   // pauses and resumes made by other processes sharing it.
   absl::Duration pause_refresh = absl::Seconds(1);
+
+  // Retention (retention.cc). Terminal tasks whose end time is older than
+  // `retention` are deleted with their images; zero keeps them forever.
+  absl::Duration retention = absl::Hours(720);
+  // Output files of SUCCEEDED tasks older than this are deleted and the
+  // task says so (output_removed_time); zero keeps them.
+  absl::Duration output_retention = absl::ZeroDuration();
+  // How often a retention pass runs, and the most tasks one store
+  // transaction of it touches.
+  absl::Duration retention_interval = absl::Minutes(1);
+  int retention_batch = 100;
+  // Free database pages given back to the file system per pass.
+  int64_t reclaim_pages = 4096;
+
+  // Disk-full safety (disk.cc). Under `min_free_disk_bytes` free in
+  // `data_dir` ("" = none, e.g. PostgreSQL) or output_dir, submits are
+  // refused with RESOURCE_EXHAUSTED and downloads wait `disk_wait` and try
+  // again. `disk` is borrowed; null turns the checks off.
+  const DiskSpace* disk = nullptr;
+  std::string data_dir;
+  int64_t min_free_disk_bytes = int64_t{1} << 30;
+  absl::Duration disk_wait = absl::Seconds(30);
+};
+
+// What one retention pass did.
+struct RetentionPass {
+  int64_t tasks_deleted = 0;
+  int64_t outputs_removed = 0;
+  int64_t pages_reclaimed = 0;
 };
 
 // One enabled backend with its limits.
@@ -115,6 +145,20 @@ class Engine {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Every paused backend, read from the store now (and remembered).
   absl::StatusOr<std::vector<store::BackendPause>> ListPauses() ABSL_LOCKS_EXCLUDED(mu_);
+  // Deletes a terminal task (and with `delete_output` its output file);
+  // its watchers end. FAILED_PRECONDITION for a task not terminal,
+  // NOT_FOUND for an unknown one. Returns the task as it was.
+  absl::StatusOr<Task> Delete(const std::string& id, bool delete_output)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // One retention pass (output retention, task retention, then giving
+  // freed database pages back), in batches of retention_batch. RunOnce
+  // starts one every retention_interval on a worker.
+  absl::StatusOr<RetentionPass> RunRetention() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // OK, or RESOURCE_EXHAUSTED naming the folder short of space, its free
+  // bytes and the minimum (the submit-side check).
+  absl::Status CheckDiskSpace() const;
 
   // Why a QUEUED task is waiting, for Task.provider_status ("" otherwise).
   std::string DescribeWait(const Task& task) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -203,6 +247,19 @@ class Engine {
   void RefreshPauses(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Replaces the known pauses; a backend no longer paused may claim again.
   void SetPausesLocked(std::vector<store::BackendPause> pauses) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // retention.cc.
+  // Removes the output file of `task` when it lies in this server's output
+  // folder; OK when it is gone already.
+  absl::Status RemoveOutputFile(const Task& task) const;
+  absl::Status RemoveExpiredOutputs(absl::Time before, RetentionPass& pass);
+  absl::Status DeleteExpiredTasks(absl::Time before, RetentionPass& pass);
+  // Starts a retention pass on a worker when one is due.
+  void MaybeStartRetention(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // The fetch of `task` waits for disk space (`why`) and is tried again
+  // after disk_wait, without counting an attempt.
+  void WaitForDisk(Task task, const absl::Status& why);
+  // The output folder's part of CheckDiskSpace (the fetch-side check).
+  absl::Status CheckOutputSpace() const;
 
   // engine.cc: commits.
   // Stores `task` (CAS on its version) and publishes it. ABORTED when the
@@ -237,6 +294,8 @@ class Engine {
   absl::Time next_pause_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t queued_estimate_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time next_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool retention_running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread dispatcher_;
 };
 

@@ -22,6 +22,9 @@ inline constexpr char kErrProviderUnavailable[] = "PROVIDER_UNAVAILABLE";
 inline constexpr char kErrRateLimited[] = "RATE_LIMITED";
 inline constexpr char kErrProviderNotFound[] = "PROVIDER_TASK_NOT_FOUND";
 inline constexpr char kErrDownloadFailed[] = "DOWNLOAD_FAILED";
+// A download waits for free space in the output folder (retried, never
+// failed for it).
+inline constexpr char kErrDiskFull[] = "DISK_FULL";
 inline constexpr char kErrCancelled[] = "CANCELLED";
 inline constexpr char kErrInternal[] = "INTERNAL";
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/log.h"
 #include "server/engine/transitions.h"
 
@@ -151,6 +152,10 @@ void Engine::FetchStep(const std::string& task_id) {
   }
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (b == nullptr) return;
+  if (absl::Status space = CheckOutputSpace(); !space.ok()) {
+    WaitForDisk(std::move(task), space);
+    return;
+  }
   absl::StatusOr<std::unique_ptr<OutputFile>> file =
       output_writer_.Begin(task.target_filename_stub, task.id);
   absl::StatusOr<OutputInfo> info = absl::UnknownError("not fetched");
@@ -168,6 +173,11 @@ void Engine::FetchStep(const std::string& task_id) {
   // the retry's file.
   if (file.ok()) file->reset();
   if (!info.ok()) {
+    // A full disk is waited out, never counted against the download.
+    if (IsNoSpace(info.status())) {
+      WaitForDisk(std::move(task), info.status());
+      return;
+    }
     RetryOrFail(std::move(task), info.status(), Step::kFetch);
     return;
   }

@@ -99,6 +99,12 @@ Task ToStepRetry(Task task, TaskError error, absl::Time next_attempt_time) {
   return task;
 }
 
+Task ToDiskWait(Task task, TaskError error, absl::Time next_attempt_time) {
+  task.error = std::move(error);
+  task.next_attempt_time = next_attempt_time;
+  return task;
+}
+
 Task ToRequeued(Task task) {
   task.state = TaskState::kQueued;
   task.attempt_count = std::max(0, task.attempt_count - 1);

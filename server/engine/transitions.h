@@ -42,6 +42,9 @@ Task ToRetry(Task task, TaskError error, absl::Time next_attempt_time);
 // A poll or fetch that failed transiently: same state, one more attempt,
 // tried again at `next_attempt_time`.
 Task ToStepRetry(Task task, TaskError error, absl::Time next_attempt_time);
+// A download put off until there is disk space again: the error says why,
+// no attempt is counted.
+Task ToDiskWait(Task task, TaskError error, absl::Time next_attempt_time);
 
 // SUBMITTING -> QUEUED for a task claimed but never sent (stopping, or its
 // backend is gone): the claim's attempt is given back.

@@ -10,7 +10,8 @@ WatchHub::Shard& WatchHub::ShardFor(const std::string& task_id) {
   return shards_[absl::Hash<std::string>()(task_id) % shards_.size()];
 }
 
-uint64_t WatchHub::Subscribe(const std::string& task_id, Callback callback) {
+uint64_t WatchHub::Subscribe(const std::string& task_id, Callback callback,
+                             DeletedCallback on_deleted) {
   uint64_t token;
   {
     absl::MutexLock lock(&token_mu_);
@@ -18,7 +19,7 @@ uint64_t WatchHub::Subscribe(const std::string& task_id, Callback callback) {
   }
   Shard& shard = ShardFor(task_id);
   absl::MutexLock lock(&shard.mu);
-  shard.watchers[task_id].emplace(token, std::move(callback));
+  shard.watchers[task_id].emplace(token, Watcher{std::move(callback), std::move(on_deleted)});
   return token;
 }
 
@@ -36,7 +37,17 @@ void WatchHub::Publish(const Task& task) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.watchers.find(task.id);
   if (it == shard.watchers.end()) return;
-  for (auto& [token, callback] : it->second) callback(task);
+  for (auto& [token, watcher] : it->second) watcher.on_change(task);
+}
+
+void WatchHub::PublishDeleted(const std::string& task_id) {
+  Shard& shard = ShardFor(task_id);
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.watchers.find(task_id);
+  if (it == shard.watchers.end()) return;
+  for (auto& [token, watcher] : it->second) {
+    if (watcher.on_deleted) watcher.on_deleted();
+  }
 }
 
 int64_t WatchHub::size() const {

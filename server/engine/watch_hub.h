@@ -22,17 +22,26 @@ namespace videotask::engine {
 class WatchHub {
  public:
   using Callback = std::function<void(const Task&)>;
+  using DeletedCallback = std::function<void()>;
 
-  uint64_t Subscribe(const std::string& task_id, Callback callback);
+  // `on_deleted` (optional) runs when the task is deleted (PublishDeleted).
+  uint64_t Subscribe(const std::string& task_id, Callback callback,
+                     DeletedCallback on_deleted = nullptr);
   void Unsubscribe(const std::string& task_id, uint64_t token);
   void Publish(const Task& task);
+  // The task is gone from the store: its watchers are told so.
+  void PublishDeleted(const std::string& task_id);
   // Number of live subscriptions (for tests and metrics).
   int64_t size() const;
 
  private:
+  struct Watcher {
+    Callback on_change;
+    DeletedCallback on_deleted;
+  };
   struct Shard {
     mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, Callback>> watchers
+    absl::flat_hash_map<std::string, absl::flat_hash_map<uint64_t, Watcher>> watchers
         ABSL_GUARDED_BY(mu);
   };
   Shard& ShardFor(const std::string& task_id);

@@ -59,6 +59,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"version", SqlType::kBigInt, kNotNull},
     {"model_options_json", SqlType::kText, ""},
     {"attempts_json", SqlType::kText, ""},
+    {"output_removed_time", SqlType::kBigInt, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -161,6 +162,14 @@ std::string SchemaAttemptsAndPauses(const Dialect& d) {
       "DROP INDEX tasks_live_image;\n",
       "CREATE INDEX tasks_kept_image ON tasks (image_sha256)\n"
       "  WHERE image_sha256 <> '' AND state <> 5;\n");
+}
+
+std::string SchemaRetention(const Dialect& d) {
+  return absl::StrCat(
+      AddTaskColumn(d, kOutputRemovedTime),
+      "CREATE INDEX tasks_ended ON tasks (end_time, id) WHERE state BETWEEN 5 AND 7;\n",
+      "CREATE INDEX tasks_output_kept ON tasks (end_time, id)\n"
+      "  WHERE state = 5 AND output_path <> '' AND output_removed_time IS NULL;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

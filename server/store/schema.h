@@ -35,11 +35,16 @@ std::string SchemaV1(const Dialect& dialect);
 // provider inputs of spec.model_options.
 std::string SchemaV2(const Dialect& dialect);
 
-// tasks.attempts_json (JSON array of a task's earlier tries, NULL when
+// Version 3: tasks.attempts_json (JSON array of a task's earlier tries, NULL when
 // none); backend_pauses (backend, reason, caller, since: one row per paused
 // backend); images kept while a non-SUCCEEDED task uses them (index
 // tasks_kept_image replaces tasks_live_image).
 std::string SchemaAttemptsAndPauses(const Dialect& dialect);
+
+// Version 4: tasks.output_removed_time (microseconds, NULL while the output
+// file is kept) and the indexes retention walks: terminal tasks by end time,
+// and SUCCEEDED tasks whose output is still kept by end time.
+std::string SchemaRetention(const Dialect& dialect);
 
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or

@@ -65,4 +65,10 @@ absl::StatusOr<std::vector<BackendPause>> TableStore::ListBackendPauses() {
       [&](SqlSession& s) { return pauses_.List(s); });
 }
 
+absl::StatusOr<std::vector<Task>> TableStore::ListKeptOutputs(absl::Time ended_before,
+                                                              int limit) {
+  return OnReadSession<std::vector<Task>>(
+      [&](SqlSession& s) { return table_.ListKeptOutputs(s, ended_before, limit); });
+}
+
 }  // namespace videotask::store::internal

@@ -31,6 +31,7 @@ class TableStore : public TaskStore {
   absl::StatusOr<BackendPause> PauseBackend(const BackendPause& pause) override;
   absl::StatusOr<bool> ResumeBackend(absl::string_view backend) override;
   absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() override;
+  absl::StatusOr<std::vector<Task>> ListKeptOutputs(absl::Time ended_before, int limit) override;
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect) {}

@@ -90,6 +90,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
     absl::Status status = ParseAttempts(row.Text(kAttemptsJson), t.attempts);
     if (!status.ok()) return WithTaskId(status, t.id);
   }
+  t.output_removed_time = row.Time(kOutputRemovedTime);
   return absl::OkStatus();
 }
 
@@ -287,6 +288,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kSpecFingerprint: out.Text(t.spec_fingerprint); return;
     case kVersion: out.Int(t.version); return;
     case kAttemptsJson: out.OptionalText(AttemptsToJson(t.attempts)); return;
+    case kOutputRemovedTime: out.Time(t.output_removed_time); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

@@ -68,8 +68,10 @@ enum TaskColumn : int {
   kVersion,
   // Added by schema v2.
   kModelOptionsJson,
-  // Added by SchemaAttemptsAndPauses.
+  // Added by schema v3 (SchemaAttemptsAndPauses).
   kAttemptsJson,
+  // Added by schema v4 (SchemaRetention).
+  kOutputRemovedTime,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).
@@ -82,7 +84,7 @@ inline constexpr TaskColumn kUpdatedColumns[] = {
     kOutputSizeBytes, kOutputSha256,      kErrorCode,       kErrorMessage, kErrorRetryable,
     kErrorProviderCode, kAttemptCount,    kUpdateTime,      kStartTime,    kEndTime,
     kNextAttemptTime, kLeaseOwner,        kLeaseExpiry,     kProviderCancelPending,
-    kOutputUrlsJson, kAttemptsJson,
+    kOutputUrlsJson, kAttemptsJson, kOutputRemovedTime,
 };
 
 // "id, request_id, ..." with every column name prefixed by `prefix`.

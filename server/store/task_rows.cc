@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -168,6 +169,71 @@ absl::StatusOr<int64_t> TaskTable::CountQueued(SqlSession& session) const {
 absl::Status TaskTable::RenewLeases(SqlSession& session, absl::string_view owner,
                                     absl::Time lease_expiry) const {
   return session.Exec(sql_.renew, [&](RowWriter& w) { w.Text(owner).Time(lease_expiry); });
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::DeleteEnded(SqlSession& session,
+                                                         absl::Time ended_before,
+                                                         int limit) const {
+  if (limit <= 0) return std::vector<Task>();
+  VT_ASSIGN_OR_RETURN(std::vector<Task> deleted,
+                      Select(session, sql_.delete_ended, [&](RowWriter& w) {
+                        w.Int(CompareMicros(ended_before)).Int(limit);
+                      }));
+  VT_RETURN_IF_ERROR(ForgetStubCounters(session, deleted));
+  // RETURNING gives no order: oldest end first, as they were chosen.
+  std::sort(deleted.begin(), deleted.end(), [](const Task& a, const Task& b) {
+    return std::tie(a.end_time, a.id) < std::tie(b.end_time, b.id);
+  });
+  return deleted;
+}
+
+absl::Status TaskTable::ForgetStubCounters(SqlSession& session,
+                                           const std::vector<Task>& deleted) const {
+  // The base a stub was allocated from: the stub itself, or without its
+  // "_<n>" suffix. Sorted, so concurrent writers lock counters in one order.
+  std::vector<std::string> bases;
+  for (const Task& task : deleted) {
+    const std::string& stub = task.target_filename_stub;
+    bases.push_back(stub);
+    const size_t underscore = stub.rfind('_');
+    if (underscore != std::string::npos && underscore > 0 && underscore + 1 < stub.size() &&
+        stub.find_first_not_of("0123456789", underscore + 1) == std::string::npos) {
+      bases.push_back(stub.substr(0, underscore));
+    }
+  }
+  std::sort(bases.begin(), bases.end());
+  bases.erase(std::unique(bases.begin(), bases.end()), bases.end());
+  for (const std::string& base : bases) {
+    VT_RETURN_IF_ERROR(
+        session.Exec(sql_.forget_stub_counter, [&](RowWriter& w) { w.Text(base); }));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Task> TaskTable::Delete(SqlSession& session, absl::string_view id) const {
+  VT_ASSIGN_OR_RETURN(std::vector<Task> deleted,
+                      Select(session, sql_.delete_one, [&](RowWriter& w) { w.Text(id); }));
+  if (!deleted.empty()) {
+    VT_RETURN_IF_ERROR(ForgetStubCounters(session, deleted));
+    return std::move(deleted.front());
+  }
+  VT_ASSIGN_OR_RETURN(Task current, Get(session, id));  // NOT_FOUND for an unknown id
+  if (IsTerminal(current.state)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", id, " is CANCELLED but its provider task is still being cancelled; delete it "
+        "once that is done"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("task ", id, " is ", TaskStateName(current.state),
+                   "; only SUCCEEDED, FAILED or CANCELLED tasks can be deleted (cancel it first)"));
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::ListKeptOutputs(SqlSession& session,
+                                                             absl::Time ended_before,
+                                                             int limit) const {
+  if (limit <= 0) return std::vector<Task>();
+  return Select(session, sql_.list_kept_outputs,
+                [&](RowWriter& w) { w.Int(CompareMicros(ended_before)).Int(limit); });
 }
 
 absl::StatusOr<bool> TaskTable::ImageInUse(SqlSession& session, absl::string_view sha256) const {

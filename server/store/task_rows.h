@@ -75,6 +75,18 @@ class TaskTable {
   // Compare-and-set on version; ABORTED when it changed, NOT_FOUND.
   absl::StatusOr<Task> Update(SqlSession& session, const Task& task) const;
 
+  // Retention (task_store.h); the caller releases the images of the
+  // deleted tasks.
+  absl::StatusOr<std::vector<Task>> DeleteEnded(SqlSession& session, absl::Time ended_before,
+                                                int limit) const;
+  absl::StatusOr<Task> Delete(SqlSession& session, absl::string_view id) const;
+  // Drops the stub counters of deleted tasks that no task uses any more,
+  // so the counters do not grow with every name ever seen (they are hints;
+  // the stubs stay unique, and output files are never overwritten).
+  absl::Status ForgetStubCounters(SqlSession& session, const std::vector<Task>& deleted) const;
+  absl::StatusOr<std::vector<Task>> ListKeptOutputs(SqlSession& session, absl::Time ended_before,
+                                                    int limit) const;
+
   // Whether a task that may still need the image (any but SUCCEEDED: live,
   // or FAILED / CANCELLED and so retryable) uses it.
   absl::StatusOr<bool> ImageInUse(SqlSession& session, absl::string_view sha256) const;

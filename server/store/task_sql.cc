@@ -53,6 +53,19 @@ std::string ClaimableSql(const Dialect& d) {
                       ") ORDER BY priority DESC, create_time, id LIMIT ", d.Param(kClaimLimit));
 }
 
+// Terminal and not waiting for a provider cancel: a task retention may
+// delete.
+constexpr char kDeletable[] = "state BETWEEN 5 AND 7 AND provider_cancel_pending = 0";
+
+std::string DeleteEndedSql(const Dialect& d) {
+  // SKIP LOCKED: replicas running retention at once split the rows.
+  const bool pg = d.kind() == Dialect::Kind::kPostgres;
+  return absl::StrCat("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE ", kDeletable,
+                      " AND end_time < ", d.Param(1), " ORDER BY end_time, id LIMIT ",
+                      d.Param(2), pg ? " FOR UPDATE SKIP LOCKED" : "", ") RETURNING ",
+                      TaskColumnList());
+}
+
 }  // namespace
 
 TaskStatements::TaskStatements(const Dialect& d)
@@ -81,6 +94,18 @@ TaskStatements::TaskStatements(const Dialect& d)
       read_blob(absl::StrCat("SELECT data FROM blobs WHERE sha256 = ", d.Param(1))),
       delete_blob(absl::StrCat("DELETE FROM blobs WHERE sha256 = ", d.Param(1))),
       stub_counter(absl::StrCat("SELECT next FROM stub_counters WHERE base = ", d.Param(1))),
+      delete_ended(DeleteEndedSql(d)),
+      delete_one(absl::StrCat("DELETE FROM tasks WHERE id = ", d.Param(1), " AND ", kDeletable,
+                              " RETURNING ", columns)),
+      list_kept_outputs(absl::StrCat(
+          "SELECT ", columns,
+          " FROM tasks WHERE state = 5 AND output_path <> '' AND output_removed_time IS NULL"
+          " AND end_time < ",
+          d.Param(1), " ORDER BY end_time, id LIMIT ", d.Param(2))),
+      forget_stub_counter(absl::StrCat(
+          "DELETE FROM stub_counters WHERE base = ", d.Param(1, "text"),
+          " AND NOT EXISTS (SELECT 1 FROM tasks WHERE target_filename_stub = ", d.Param(1, "text"),
+          ")")),
       claimable(ClaimableSql(d)) {}
 
 std::string TaskStatements::ClaimSet(absl::string_view table) const {

@@ -39,6 +39,13 @@ struct TaskStatements {
   const std::string read_blob;         // sha256 -> data
   const std::string delete_blob;       // sha256
   const std::string stub_counter;      // base -> next suffix to try
+  // Retention (task_store.h DeleteEnded, Delete, ListKeptOutputs).
+  const std::string delete_ended;       // ended_before, limit
+  const std::string delete_one;         // id
+  const std::string list_kept_outputs;  // ended_before, limit
+  // base: drops its stub counter when no task has that stub (counters are
+  // only where probing starts).
+  const std::string forget_stub_counter;
   // WHERE/ORDER/LIMIT of the claimable tasks of a backend (kClaimBackend,
   // kClaimNow, kClaimLimit), after "SELECT id FROM tasks".
   const std::string claimable;

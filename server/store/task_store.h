@@ -140,6 +140,31 @@ class TaskStore {
   // Every paused backend, by name.
   virtual absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() = 0;
 
+  // Retention. Deletes up to `limit` terminal tasks whose end_time is before
+  // `ended_before`, oldest end first, with their labels, in one
+  // transaction, and returns them as they were. Images that no remaining
+  // task may still need (any but SUCCEEDED) are deleted too; output files are the caller's business.
+  // CANCELLED tasks whose provider cancel is still pending are kept.
+  // Several processes sharing the store may run it at once: each task is
+  // deleted (and returned) by one of them.
+  virtual absl::StatusOr<std::vector<Task>> DeleteEnded(absl::Time ended_before, int limit) = 0;
+
+  // Deletes one task (as DeleteEnded does) and returns it as it was.
+  // NOT_FOUND for an unknown id; FAILED_PRECONDITION when it is not
+  // terminal, or CANCELLED with its provider cancel still pending.
+  virtual absl::StatusOr<Task> Delete(absl::string_view id) = 0;
+
+  // Up to `limit` SUCCEEDED tasks ended before `ended_before` whose output
+  // file is still kept (output_path set, output_removed_time unset), oldest
+  // end first.
+  virtual absl::StatusOr<std::vector<Task>> ListKeptOutputs(absl::Time ended_before,
+                                                            int limit) = 0;
+
+  // Gives up to `max_pages` free database pages back to the file system
+  // (SQLite's incremental vacuum); returns how many it gave back. Engines
+  // that manage their own space (PostgreSQL's autovacuum) return 0.
+  virtual absl::StatusOr<int64_t> ReclaimSpace(int64_t max_pages) { return 0; }
+
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;
 };

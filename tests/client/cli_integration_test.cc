@@ -573,6 +573,45 @@ TEST_F(CliTest, CancelThenWaitExitsOne) {
   EXPECT_THAT(dl.err, HasSubstr("CANCELLED"));
 }
 
+TEST_F(CliTest, DeleteRemovesFinishedTasksAndTheirOutputOnRequest) {
+  const std::string running = SubmitOne({"--label", "mock.latency_ms=600000"}, 11);
+  const std::string keep = SubmitOne({"--wait"}, 12);
+  const std::string drop = SubmitOne({"--wait"}, 13);
+  auto output_of = [&](const std::string& id) {
+    json task = Json(Cli({"--json", "get", id}));
+    return task.is_discarded() ? std::string() : task.value("output_path", std::string());
+  };
+  const std::string kept_file = output_of(keep);
+  const std::string dropped_file = output_of(drop);
+  ASSERT_FALSE(kept_file.empty());
+  ASSERT_FALSE(dropped_file.empty());
+  ASSERT_FALSE(ReadAll(dropped_file).empty());
+
+  // Not finished: the server's FAILED_PRECONDITION, exit 2, task untouched.
+  CliResult refused = Cli({"delete", running});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(refused.err, HasSubstr("cancel it first"));
+  EXPECT_EQ(Cli({"get", running}).exit_code, 0);
+
+  CliResult deleted = Cli({"delete", keep});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_THAT(deleted.out, HasSubstr(keep + " deleted"));
+  CliResult with_output = Cli({"--json", "delete", "--delete-output", drop});
+  ASSERT_EQ(with_output.exit_code, 0) << with_output.err;
+  EXPECT_EQ(Json(with_output)["results"][0]["deleted"], true);
+  EXPECT_FALSE(ReadAll(kept_file).empty()) << "delete without --delete-output kept the file";
+  EXPECT_TRUE(ReadAll(dropped_file).empty()) << "--delete-output left the file";
+  EXPECT_EQ(::access(dropped_file.c_str(), F_OK), -1);
+
+  CliResult gone = Cli({"get", keep});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_THAT(gone.err, HasSubstr("NOT_FOUND"));
+  CliResult again = Cli({"delete", drop});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("NOT_FOUND"));
+}
+
 TEST_F(CliTest, ListFiltersByStateAndLabel) {
   std::string slow = SubmitOne({"--label", "mock.latency_ms=600000", "--label", "batch=b1"}, 3);
   std::string fast = SubmitOne({"--label", "batch=b2", "--wait"}, 4);

@@ -51,6 +51,7 @@ const std::vector<std::string>& Steps() {
       absl::StrCat(internal::SchemaV1(internal::Dialect::Postgres()), kPostgresV1),
       internal::SchemaV2(internal::Dialect::Postgres()),
       internal::SchemaAttemptsAndPauses(internal::Dialect::Postgres()),
+      internal::SchemaRetention(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

@@ -172,6 +172,41 @@ absl::StatusOr<Task> PgTaskStore::Update(const Task& task) {
   return result;
 }
 
+absl::StatusOr<std::vector<Task>> PgTaskStore::DeleteEnded(absl::Time ended_before, int limit) {
+  std::vector<Task> deleted;
+  ConnLease lease = AcquireConn();
+  VT_RETURN_IF_ERROR(InTransaction(lease.get(), [&](Connection& conn) -> absl::Status {
+    PgSession session(conn);
+    VT_ASSIGN_OR_RETURN(deleted, table_.DeleteEnded(session, ended_before, limit));
+    for (const Task& task : deleted) {
+      if (internal::IsHexDigest(task.image_sha256)) {
+        VT_RETURN_IF_ERROR(DeleteBlobIfUnused(conn, task.image_sha256));
+      }
+    }
+    return absl::OkStatus();
+  }));
+  return deleted;
+}
+
+absl::StatusOr<Task> PgTaskStore::Delete(absl::string_view id) {
+  absl::StatusOr<Task> result = absl::InternalError("delete not run");
+  ConnLease lease = AcquireConn();
+  VT_RETURN_IF_ERROR(InTransaction(lease.get(), [&](Connection& conn) -> absl::Status {
+    PgSession session(conn);
+    result = table_.Delete(session, id);
+    if (!result.ok()) {
+      // NOT_FOUND and FAILED_PRECONDITION are answers, not failed
+      // transactions.
+      return pg::IsRetryableTxError(result.status()) ? result.status() : absl::OkStatus();
+    }
+    if (internal::IsHexDigest(result->image_sha256)) {
+      VT_RETURN_IF_ERROR(DeleteBlobIfUnused(conn, result->image_sha256));
+    }
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
 absl::Status PgTaskStore::RenewLeases(absl::string_view owner, absl::Time lease_expiry) {
   if (owner.empty()) return absl::InvalidArgumentError("lease owner is empty");
   ConnLease lease = AcquireConn();

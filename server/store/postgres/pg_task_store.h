@@ -81,6 +81,9 @@ class PgTaskStore final : public internal::TableStore {
   void InsertAsync(std::vector<NewTask> tasks, std::function<void(InsertResults)> done) override;
   absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
   absl::StatusOr<Task> Update(const Task& task) override;
+  // Replicas may run it at once: the rows are taken FOR UPDATE SKIP LOCKED.
+  absl::StatusOr<std::vector<Task>> DeleteEnded(absl::Time ended_before, int limit) override;
+  absl::StatusOr<Task> Delete(absl::string_view id) override;
   absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
   absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                 absl::Time now, absl::string_view owner,

@@ -16,6 +16,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaV1(internal::Dialect::Sqlite()),
       internal::SchemaV2(internal::Dialect::Sqlite()),
       internal::SchemaAttemptsAndPauses(internal::Dialect::Sqlite()),
+      internal::SchemaRetention(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

@@ -45,6 +45,11 @@ absl::StatusOr<Database> OpenConnection(const std::string& path, const SqliteSto
       absl::StrCat("PRAGMA busy_timeout = ", absl::ToInt64Milliseconds(options.busy_timeout))));
   VT_RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys = ON"));
   if (writer) {
+    // A new file gives freed pages back to the file system on
+    // ReclaimSpace; only possible before its first table exists. Older
+    // files (auto_vacuum NONE) reuse freed pages instead.
+    VT_ASSIGN_OR_RETURN(int64_t pages, db.QueryInt64("PRAGMA page_count"));
+    if (pages == 0) VT_RETURN_IF_ERROR(db.Exec("PRAGMA auto_vacuum = INCREMENTAL"));
     VT_ASSIGN_OR_RETURN(std::string mode, db.QueryText("PRAGMA journal_mode = WAL"));
     if (absl::AsciiStrToLower(mode) != "wal") {
       return absl::FailedPreconditionError(
@@ -53,6 +58,9 @@ absl::StatusOr<Database> OpenConnection(const std::string& path, const SqliteSto
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous = FULL"));
     // Savepoint journals stay in memory instead of spilling to temp files.
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA temp_store = MEMORY"));
+    VT_RETURN_IF_ERROR(db.QueryInt64(absl::StrCat("PRAGMA journal_size_limit = ",
+                                                  options.wal_size_limit_bytes))
+                           .status());
   } else {
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA query_only = ON"));
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -4096"));  // 4 MiB

@@ -43,6 +43,9 @@ struct SqliteStoreOptions {
   // outlive the store; null = the system clock.
   const Clock* clock = nullptr;
   int reader_connections = 4;
+  // Largest WAL file kept after a checkpoint (journal_size_limit), so the
+  // write-ahead log does not stay at its high-water mark.
+  int64_t wal_size_limit_bytes = int64_t{64} << 20;
   // Images up to this size are stored in the database, larger ones as files.
   int64_t inline_blob_max_bytes = 256 * 1024;
   absl::Duration busy_timeout = absl::Seconds(5);
@@ -87,6 +90,11 @@ class SqliteTaskStore final : public internal::TableStore {
                                                 absl::Time lease_expiry) override;
   absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
   absl::StatusOr<std::string> ReadImage(absl::string_view sha256) override;
+  absl::StatusOr<std::vector<Task>> DeleteEnded(absl::Time ended_before, int limit) override;
+  absl::StatusOr<Task> Delete(absl::string_view id) override;
+  // New database files use auto_vacuum = INCREMENTAL: this runs
+  // `PRAGMA incremental_vacuum(max_pages)` in the next group commit.
+  absl::StatusOr<int64_t> ReclaimSpace(int64_t max_pages) override;
 
   SqliteStoreStats stats() const;
   const std::string& database_path() const { return db_path_; }

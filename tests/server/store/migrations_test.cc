@@ -161,13 +161,16 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   const std::vector<std::string> v1 = SchemaObjects(before);
   EXPECT_EQ(v1.size(), 14u);  // 4 tables, 10 indexes
   const std::vector<std::string> latest = SchemaObjects(now);
-  // Later steps add tasks.model_options_json and tasks.attempts_json, the
-  // table backend_pauses, and replace the index tasks_live_image by
-  // tasks_kept_image (images kept for retries); nothing else.
+  // Later steps add tasks.model_options_json, tasks.attempts_json and
+  // tasks.output_removed_time, the table backend_pauses, replace the index
+  // tasks_live_image by tasks_kept_image (images kept for retries) and add
+  // the retention indexes tasks_ended and tasks_output_kept; nothing else.
   std::vector<std::string> expected_v1;
   for (const std::string& object : latest) {
     if (object.rfind("table backend_pauses ", 0) == 0) continue;
     if (object.rfind("index sqlite_autoindex_backend_pauses", 0) == 0) continue;
+    if (object.rfind("index tasks_ended ", 0) == 0) continue;
+    if (object.rfind("index tasks_output_kept ", 0) == 0) continue;
     if (object.rfind("index tasks_kept_image ", 0) == 0) {
       EXPECT_THAT(object, ::testing::HasSubstr("state <> 5"));
       continue;
@@ -179,11 +182,12 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
     if (object.rfind("index tasks_live_image ", 0) != 0) v1_kept.push_back(object);
   }
   ASSERT_EQ(expected_v1.size(), v1_kept.size());
-  EXPECT_EQ(latest.size(), v1.size() + 1);
+  EXPECT_EQ(latest.size(), v1.size() + 3);
   for (size_t i = 0; i < v1_kept.size(); ++i) {
     if (v1_kept[i].rfind("table tasks ", 0) == 0) {
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("model_options_json TEXT"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("attempts_json TEXT"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }

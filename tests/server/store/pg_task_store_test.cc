@@ -272,6 +272,44 @@ TEST_F(PgSharedStoreTest, RequestIdIsUniqueAcrossStores) {
   EXPECT_EQ(ids.size(), 1u);
 }
 
+TEST_F(PgSharedStoreTest, RetentionOnSeveralReplicasDeletesEachTaskOnce) {
+  constexpr int kTasks = 300;
+  std::vector<NewTask> batch;
+  for (int i = 0; i < kTasks; ++i) {
+    NewTask nt;
+    nt.task = MakeTask(absl::StrCat("ended", i));
+    nt.task.state = TaskState::kSucceeded;
+    nt.task.end_time = clock_.Now() - absl::Hours(2) - absl::Seconds(i % 17);
+    batch.push_back(std::move(nt));
+  }
+  for (const auto& r : a_->Insert(std::move(batch))) ASSERT_THAT(r, IsOk());
+  absl::Mutex mu;
+  std::vector<std::string> deleted;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      TaskStore& store = i % 2 == 0 ? *a_ : *b_;
+      while (true) {
+        absl::StatusOr<std::vector<Task>> got =
+            store.DeleteEnded(clock_.Now() - absl::Hours(1), 10);
+        if (!got.ok()) {
+          ADD_FAILURE() << got.status();
+          return;
+        }
+        if (got->empty()) return;
+        absl::MutexLock lock(&mu);
+        for (const Task& t : *got) deleted.push_back(t.id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> unique(deleted.begin(), deleted.end());
+  EXPECT_EQ(deleted.size(), static_cast<size_t>(kTasks));
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kTasks));
+  VT_ASSERT_OK_AND_ASSIGN(ListPage left, b_->List(ListQuery()));
+  EXPECT_TRUE(left.tasks.empty());
+}
+
 TEST_F(PgSharedStoreTest, StubsStayUniqueAcrossStores) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i) {

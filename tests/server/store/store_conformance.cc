@@ -156,6 +156,7 @@ void ExpectSameTask(const Task& a, const Task& b) {
   EXPECT_EQ(a.output_urls, b.output_urls);
   EXPECT_EQ(a.spec_fingerprint, b.spec_fingerprint);
   EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.output_removed_time, b.output_removed_time);
 }
 
 TEST_P(TaskStoreConformanceTest, InsertAndGetRoundTripEveryField) {

@@ -2,6 +2,7 @@
 // the dialects and the helpers. What the core does on a real database is
 // covered by the conformance suite (store_conformance.cc) on each store.
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <variant>
 #include <vector>
@@ -98,6 +99,7 @@ Task FullTask() {
   t.provider_cancel_pending = true;
   t.spec_fingerprint = "fp";
   t.version = 7;
+  t.output_removed_time = t.create_time + absl::Hours(2);
   return t;
 }
 
@@ -123,6 +125,7 @@ TEST(TaskRowTest, EveryColumnRoundTrips) {
   EXPECT_EQ(back.lease_expiry, t.lease_expiry);
   EXPECT_TRUE(back.provider_cancel_pending);
   EXPECT_EQ(back.version, t.version);
+  EXPECT_EQ(back.output_removed_time, t.output_removed_time);
 }
 
 TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
@@ -137,7 +140,9 @@ TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
 TEST(TaskRowTest, UpdateBindsIdVersionThenTheMutableColumns) {
   MemoryRow row;
   WriteTaskUpdate(FullTask(), row);
-  ASSERT_EQ(row.size(), 23u);  // the parameters of TaskStatements::update
+  // The parameters of TaskStatements::update: id, version, then each
+  // updated column.
+  ASSERT_EQ(row.size(), 2 + std::size(kUpdatedColumns));
   EXPECT_EQ(Read(row).Text(0), "t1");
   EXPECT_EQ(Read(row).Int(1), 7);
   EXPECT_EQ(Read(row).Text(18), "me");  // ?19: the lease owner
@@ -158,8 +163,11 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   const TaskStatements pg(Dialect::Postgres());
   EXPECT_THAT(sqlite.update, HasSubstr("lease_owner = ?19,"));
   EXPECT_THAT(pg.update, HasSubstr("lease_owner = $19::text,"));
-  EXPECT_THAT(sqlite.insert, HasSubstr("?45)"));
-  EXPECT_THAT(pg.insert, HasSubstr("$45)"));
+  // One parameter per column: the last is ?kNumColumns.
+  EXPECT_THAT(sqlite.insert, HasSubstr(absl::StrCat("?", kNumColumns, ")")));
+  EXPECT_THAT(pg.insert, HasSubstr(absl::StrCat("$", kNumColumns, ")")));
+  EXPECT_THAT(pg.delete_ended, HasSubstr("FOR UPDATE SKIP LOCKED"));
+  EXPECT_THAT(sqlite.delete_ended, Not(HasSubstr("SKIP LOCKED")));
   EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
   EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
   for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
@@ -177,16 +185,18 @@ TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
   EXPECT_THAT(pg, HasSubstr("target_filename_stub TEXT COLLATE \"C\" NOT NULL"));
   EXPECT_THAT(pg, HasSubstr("next_attempt_time NULLS FIRST"));
   for (int c = 0; c < kNumColumns; ++c) {
-    if (TaskColumnName(c) == absl::string_view("model_options_json")) continue;  // schema v2
-    if (TaskColumnName(c) == absl::string_view("attempts_json")) continue;  // a later step
+    if (c >= kV1Columns) continue;  // added by later steps
     EXPECT_THAT(sqlite, HasSubstr(absl::StrCat("  ", TaskColumnName(c), " "))) << c;
   }
   EXPECT_THAT(SchemaV2(Dialect::Sqlite()), HasSubstr("model_options_json"));
   EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("attempts_json")));
+  EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("output_removed_time")));
   const std::string later = SchemaAttemptsAndPauses(Dialect::Postgres());
   EXPECT_THAT(later, HasSubstr("ALTER TABLE tasks ADD COLUMN attempts_json TEXT;"));
   EXPECT_THAT(later, HasSubstr("CREATE TABLE backend_pauses (\n  backend TEXT PRIMARY KEY NOT NULL"));
   EXPECT_THAT(later, HasSubstr("since BIGINT NOT NULL"));
+  EXPECT_THAT(SchemaRetention(Dialect::Postgres()),
+              HasSubstr("ADD COLUMN output_removed_time BIGINT"));
 }
 
 TEST(SchemaTest, VersionChecks) {

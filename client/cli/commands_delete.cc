@@ -1,0 +1,73 @@
+// delete: removes finished tasks (and, when asked, their output files).
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/cli/commands.h"
+#include "client/cli/output.h"
+
+namespace videotask::cli {
+namespace {
+
+struct DeleteFlags {
+  std::vector<std::string> ids;
+  bool delete_output = false;
+};
+
+int RunDelete(const GlobalOptions& g, const DeleteFlags& flags) {
+  auto connection = Connection::Create(g);
+  if (!connection.ok()) return ReportError(connection.status(), g);
+  nlohmann::ordered_json out = {{"results", nlohmann::ordered_json::array()}};
+  int worst = kExitOk;
+  for (const std::string& id : flags.ids) {
+    v1::DeleteTaskRequest request;
+    request.set_id(id);
+    request.set_delete_output(flags.delete_output);
+    google::protobuf::Empty empty;
+    auto ctx = (*connection)->NewContext();
+    absl::Status status = FromGrpc((*connection)->stub().DeleteTask(ctx.get(), request, &empty));
+    if (!status.ok()) {
+      worst = std::max(worst, ReportError(status, g));
+      if (g.json) {
+        out["results"].push_back({{"id", id},
+                                  {"error", {{"code", absl::StatusCodeToString(status.code())},
+                                             {"message", std::string(status.message())}}}});
+      }
+      continue;
+    }
+    if (g.json) {
+      out["results"].push_back({{"id", id}, {"deleted", true}});
+    } else {
+      std::cout << id << " deleted" << (flags.delete_output ? " (with its output file)" : "")
+                << "\n";
+    }
+  }
+  if (g.json) {
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
+              << "\n";
+  }
+  return worst;
+}
+
+}  // namespace
+
+void AddDeleteCommand(CLI::App& app, std::vector<Command>& commands) {
+  auto flags = std::make_shared<DeleteFlags>();
+  CLI::App* del = app.add_subcommand("delete", "Delete finished tasks");
+  del->add_option("ID", flags->ids, "Task ids")->required();
+  del->add_flag("--delete-output", flags->delete_output,
+                "Also delete each task's output file on the server");
+  del->footer(R"(Only SUCCEEDED, FAILED or CANCELLED tasks can be deleted (cancel others first).
+The task record and its image go; the output file stays unless --delete-output.
+
+Examples:
+  videotask delete 01J0Z3YV6Q8W3C2M5N7P9R1T4X
+  videotask delete --delete-output 01J0Z3YV6Q8W3C2M5N7P9R1T4X
+  videotask --json list --state failed | jq -r '.tasks[].id' | xargs videotask delete)");
+  commands.push_back({del, [flags](const GlobalOptions& g) { return RunDelete(g, *flags); }});
+}
+
+}  // namespace videotask::cli
