@@ -59,6 +59,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   engine_options.retry = cfg.retry;
   engine_options.output_dir = cfg.output_dir;
   engine_options.max_queued_tasks = cfg.max_queued_tasks;
+  engine_options.max_queued_per_caller = cfg.max_queued_per_caller;
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }
@@ -74,7 +75,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
       std::make_unique<api::Validator>(validator_options, app->engine_->backends());
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
       *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_,
-      app->wall_clock_);
+      app->wall_clock_, cfg.tokens);
   return app;
 }
 

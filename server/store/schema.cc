@@ -58,6 +58,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"spec_fingerprint", SqlType::kText, kNotNull},
     {"version", SqlType::kBigInt, kNotNull},
     {"model_options_json", SqlType::kText, ""},
+    {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -116,6 +117,18 @@ std::string QueuedNextIndex(const Dialect& d) {
                       ") WHERE state = 1");
 }
 
+// ALTER TABLE ... ADD COLUMN for the columns [from, to) of `tasks`.
+std::string AddColumns(const Dialect& d, int from, int to) {
+  std::string script;
+  for (int c = from; c < to; ++c) {
+    const ColumnDef& def = kTaskColumns[c];
+    absl::StrAppend(&script, "ALTER TABLE tasks ADD COLUMN ", def.name, " ",
+                    d.ColumnType(def.type), def.constraints[0] != '\0' ? " " : "",
+                    def.constraints, ";\n");
+  }
+  return script;
+}
+
 }  // namespace
 
 const ColumnDef& TaskColumnDef(int column) { return kTaskColumns[column]; }
@@ -138,15 +151,22 @@ std::string SchemaV1(const Dialect& d) {
   return script;
 }
 
-std::string SchemaV2(const Dialect& d) {
-  std::string script;
-  for (int c = kV1Columns; c < kNumColumns; ++c) {
-    const ColumnDef& def = kTaskColumns[c];
-    absl::StrAppend(&script, "ALTER TABLE tasks ADD COLUMN ", def.name, " ",
-                    d.ColumnType(def.type), def.constraints[0] != '\0' ? " " : "",
-                    def.constraints, ";\n");
-  }
-  return script;
+std::string SchemaV2(const Dialect& d) { return AddColumns(d, kV1Columns, kV2Columns); }
+
+std::string SchemaCallers(const Dialect& d) {
+  return absl::StrCat(AddColumns(d, kV2Columns, kCaller + 1),
+                      // The claim reads tasks_caller_claim instead.
+                      "DROP INDEX tasks_claim;\n",
+                      // ListTasks by caller, newest first.
+                      "CREATE INDEX tasks_caller_list ON tasks (caller, create_time DESC, id DESC);\n",
+                      // The fair claim: a caller's next tasks at a backend.
+                      "CREATE INDEX tasks_caller_claim ON tasks\n"
+                      "  (backend, caller, priority DESC, create_time, id) WHERE state = 1;\n",
+                      // A caller's QUEUED count (--max_queued_per_caller).
+                      "CREATE INDEX tasks_caller_queued ON tasks (caller) WHERE state = 1;\n",
+                      // Slots each caller holds at a backend.
+                      "CREATE INDEX tasks_caller_active ON tasks (backend, caller)\n"
+                      "  WHERE state BETWEEN 2 AND 4;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -35,6 +35,12 @@ std::string SchemaV1(const Dialect& dialect);
 // provider inputs of spec.model_options.
 std::string SchemaV2(const Dialect& dialect);
 
+// Callers: tasks.caller (who submitted the task; 'anonymous' for tasks
+// stored before) and the indexes of the caller filter, the fair claim, the
+// per-caller QUEUED count and the slots each caller holds; tasks_claim,
+// which the fair claim replaces, goes.
+std::string SchemaCallers(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

@@ -38,4 +38,8 @@ absl::StatusOr<int64_t> TableStore::CountQueued() {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueued(s); });
 }
 
+absl::StatusOr<int64_t> TableStore::CountQueuedOf(absl::string_view caller) {
+  return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueuedOf(s, caller); });
+}
+
 }  // namespace videotask::store::internal

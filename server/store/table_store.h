@@ -26,6 +26,7 @@ class TableStore : public TaskStore {
                                                     absl::Time now) override;
   absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
   absl::StatusOr<int64_t> CountQueued() override;
+  absl::StatusOr<int64_t> CountQueuedOf(absl::string_view caller) override;
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect) {}

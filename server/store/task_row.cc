@@ -86,6 +86,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   }
   t.spec_fingerprint = row.Text(kSpecFingerprint);
   t.version = row.Int(kVersion);
+  t.caller = row.Text(kCaller);
   return absl::OkStatus();
 }
 
@@ -225,6 +226,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kOutputUrlsJson: out.OptionalText(UrlsToJson(t.output_urls)); return;
     case kSpecFingerprint: out.Text(t.spec_fingerprint); return;
     case kVersion: out.Int(t.version); return;
+    case kCaller: out.Text(t.caller); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

@@ -68,10 +68,14 @@ enum TaskColumn : int {
   kVersion,
   // Added by schema v2.
   kModelOptionsJson,
+  // Added by SchemaCallers.
+  kCaller,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).
 inline constexpr int kV1Columns = kModelOptionsJson;
+// The columns of schema v2.
+inline constexpr int kV2Columns = kCaller;
 
 // The columns Update writes (task_store.h: all but id, request_id, spec,
 // create_time, image and stub), in the order of its parameters 3, 4, ...

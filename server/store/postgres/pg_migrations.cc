@@ -50,6 +50,7 @@ const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       absl::StrCat(internal::SchemaV1(internal::Dialect::Postgres()), kPostgresV1),
       internal::SchemaV2(internal::Dialect::Postgres()),
+      internal::SchemaCallers(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

@@ -15,6 +15,7 @@ const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       internal::SchemaV1(internal::Dialect::Sqlite()),
       internal::SchemaV2(internal::Dialect::Sqlite()),
+      internal::SchemaCallers(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

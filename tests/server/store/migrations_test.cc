@@ -161,13 +161,30 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   const std::vector<std::string> v1 = SchemaObjects(before);
   EXPECT_EQ(v1.size(), 14u);  // 4 tables, 10 indexes
   const std::vector<std::string> latest = SchemaObjects(now);
-  // v2 adds tasks.model_options_json, nothing else.
-  ASSERT_EQ(latest.size(), v1.size());
-  for (size_t i = 0; i < v1.size(); ++i) {
-    if (v1[i].rfind("table tasks ", 0) == 0) {
-      EXPECT_THAT(latest[i], ::testing::HasSubstr("model_options_json TEXT"));
+  // v2 adds tasks.model_options_json; SchemaCallers tasks.caller and four
+  // tasks_caller_* indexes and drops tasks_claim; nothing else.
+  std::vector<std::string> v1_kept;
+  for (const std::string& object : v1) {
+    if (object.rfind("index tasks_claim ", 0) != 0) v1_kept.push_back(object);
+  }
+  ASSERT_EQ(v1_kept.size(), v1.size() - 1);
+  std::vector<std::string> kept;
+  int caller_indexes = 0;
+  for (const std::string& object : latest) {
+    if (object.rfind("index tasks_caller_", 0) == 0) {
+      ++caller_indexes;
     } else {
-      EXPECT_EQ(latest[i], v1[i]);
+      kept.push_back(object);
+    }
+  }
+  EXPECT_EQ(caller_indexes, 4);
+  ASSERT_EQ(kept.size(), v1_kept.size());
+  for (size_t i = 0; i < v1_kept.size(); ++i) {
+    if (v1_kept[i].rfind("table tasks ", 0) == 0) {
+      EXPECT_THAT(kept[i], ::testing::HasSubstr("model_options_json TEXT"));
+      EXPECT_THAT(kept[i], ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+    } else {
+      EXPECT_EQ(kept[i], v1_kept[i]);
     }
   }
   // An existing v1 file migrates to exactly what a new file gets.

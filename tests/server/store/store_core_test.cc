@@ -158,8 +158,8 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   const TaskStatements pg(Dialect::Postgres());
   EXPECT_THAT(sqlite.update, HasSubstr("lease_owner = ?19,"));
   EXPECT_THAT(pg.update, HasSubstr("lease_owner = $19::text,"));
-  EXPECT_THAT(sqlite.insert, HasSubstr("?44)"));
-  EXPECT_THAT(pg.insert, HasSubstr("$44)"));
+  EXPECT_THAT(sqlite.insert, HasSubstr(absl::StrCat("?", kNumColumns, ")")));
+  EXPECT_THAT(pg.insert, HasSubstr(absl::StrCat("$", kNumColumns, ")")));
   EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
   EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
   for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
@@ -177,10 +177,14 @@ TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
   EXPECT_THAT(pg, HasSubstr("target_filename_stub TEXT COLLATE \"C\" NOT NULL"));
   EXPECT_THAT(pg, HasSubstr("next_attempt_time NULLS FIRST"));
   for (int c = 0; c < kNumColumns; ++c) {
-    if (TaskColumnName(c) == absl::string_view("model_options_json")) continue;  // schema v2
+    if (c >= kV1Columns) continue;  // added by later steps
     EXPECT_THAT(sqlite, HasSubstr(absl::StrCat("  ", TaskColumnName(c), " "))) << c;
   }
   EXPECT_THAT(SchemaV2(Dialect::Sqlite()), HasSubstr("model_options_json"));
+  EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("caller")));
+  EXPECT_THAT(SchemaCallers(Dialect::Postgres()),
+              HasSubstr("ADD COLUMN caller TEXT NOT NULL DEFAULT 'anonymous'"));
+  EXPECT_THAT(SchemaCallers(Dialect::Sqlite()), HasSubstr("tasks_caller_claim"));
 }
 
 TEST(SchemaTest, VersionChecks) {
@@ -236,6 +240,42 @@ TEST(ProbeStubTest, TakesTheFirstFreeSuffixAndAdvances) {
                         })
                   .status(),
               StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+}
+
+TEST(PickFairlyTest, PriorityFirstThenFewestSlotsThenOldest) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  auto at = [&](int s) { return t0 + absl::Seconds(s); };
+  // alice holds 2 slots, bob none, carol 1; bob's and carol's tasks are newer.
+  std::vector<CallerQueue> queues = {
+      {"alice", 2, {{"a1", 0, at(1)}, {"a2", 0, at(2)}, {"a3", 0, at(3)}, {"a4", 0, at(4)}}},
+      {"bob", 0, {{"b1", 0, at(10)}, {"b2", 0, at(11)}}},
+      {"carol", 1, {{"c1", 3, at(20)}, {"c2", 0, at(21)}}},
+  };
+  // c1 (priority 3) first; then bob (0 slots), then bob again (1 < 2), then
+  // the three with 2 take turns by their oldest task: a1, c2, then bob has
+  // nothing left, so alice.
+  EXPECT_THAT(PickFairly(queues, 10),
+              ::testing::ElementsAre("c1", "b1", "b2", "a1", "c2", "a2", "a3", "a4"));
+  EXPECT_THAT(PickFairly(queues, 3), ::testing::ElementsAre("c1", "b1", "b2"));
+  EXPECT_TRUE(PickFairly(queues, 0).empty());
+  EXPECT_TRUE(PickFairly({}, 5).empty());
+  // One caller: its own order, untouched.
+  EXPECT_THAT(PickFairly({queues[0]}, 2), ::testing::ElementsAre("a1", "a2"));
+}
+
+TEST(PickFairlyTest, EqualSharesTakeTurnsRoundRobin) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  std::vector<CallerQueue> queues;
+  for (const char* caller : {"x", "y", "z"}) {
+    CallerQueue q{caller, 0, {}};
+    for (int i = 0; i < 3; ++i) {
+      q.next.push_back({absl::StrCat(caller, i), 0, t0 + absl::Seconds(i) +
+                                                      absl::Milliseconds(caller[0] - 'x')});
+    }
+    queues.push_back(q);
+  }
+  EXPECT_THAT(PickFairly(queues, 7),
+              ::testing::ElementsAre("x0", "y0", "z0", "x1", "y1", "z1", "x2"));
 }
 
 }  // namespace
