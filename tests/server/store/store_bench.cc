@@ -34,7 +34,7 @@ Task MakeTask(int64_t n, absl::Time now, absl::BitGen& rng) {
   t.spec.ratio = "1280:720";
   t.spec.duration_seconds = 4;
   t.spec.labels = {{"team", absl::StrCat("t", n % 10)}, {"env", n % 2 ? "prod" : "dev"}};
-  t.caller = absl::StrCat("caller-", n % 20);
+  t.caller = absl::StrCat("caller-", (n / 100) % 20);  // QUEUED ones spread over 20 callers
   t.target_filename_stub = absl::StrCat("image_", n, "_video");
   t.state = n % 100 == 0 ? TaskState::kQueued : (n % 7 == 0 ? TaskState::kFailed : TaskState::kSucceeded);
   t.create_time = now;
@@ -157,13 +157,13 @@ int Run(int argc, char** argv) {
   std::printf("CountQueuedOf(caller-3) %lld in %.3f ms\n",
               static_cast<long long>(caller_count.ok() ? *caller_count : -1),
               Ms(std::chrono::steady_clock::now() - t0));
-  // Fair claims among the 20 callers with QUEUED tasks.
+  // Fair claims among the 20 callers with QUEUED tasks (of runway).
   std::vector<double> claim_ms;
   size_t claimed_total = 0;
   for (int i = 0; i < 50; ++i) {
     t0 = std::chrono::steady_clock::now();
     auto claimed =
-        store->ClaimQueued("mock", 10, clock.Now(), "bench", clock.Now() + absl::Minutes(1));
+        store->ClaimQueued("runway", 10, clock.Now(), "bench", clock.Now() + absl::Minutes(1));
     claim_ms.push_back(Ms(std::chrono::steady_clock::now() - t0));
     claimed_total += claimed.ok() ? claimed->size() : 0;
   }
