@@ -1,5 +1,6 @@
 #include "common/text.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
@@ -48,6 +49,17 @@ std::string QuotedForError(absl::string_view value) {
   std::string shown = absl::CHexEscape(value.substr(0, kShown));
   if (value.size() <= kShown) return absl::StrCat("\"", shown, "\"");
   return absl::StrCat("\"", shown, "...\" (", value.size(), " bytes)");
+}
+
+bool IsCallerName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    const bool alnum = absl::ascii_isalnum(c);
+    if (i == 0 && !alnum) return false;
+    if (!alnum && c != '.' && c != '_' && c != '@' && c != '-') return false;
+  }
+  return true;
 }
 
 }  // namespace videotask

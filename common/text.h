@@ -20,6 +20,16 @@ std::optional<int64_t> Utf16Length(absl::string_view utf8);
 // make a 4 MiB error, nor break a log line.
 std::string QuotedForError(absl::string_view value);
 
+// Who submitted a task: a caller name from the token file, or this one when
+// the server runs without tokens.
+inline constexpr char kAnonymousCaller[] = "anonymous";
+// A caller name: 1..64 characters of [A-Za-z0-9._@-], starting with a
+// letter or a digit.
+bool IsCallerName(absl::string_view name);
+// The rule above, for error messages.
+inline constexpr char kCallerNameRule[] =
+    "1-64 characters of [A-Za-z0-9._@-], starting with a letter or digit";
+
 }  // namespace videotask
 
 #endif  // VIDEOTASK_COMMON_TEXT_H_

@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   engine_options.disk = cfg.disk != nullptr ? cfg.disk : &app->statvfs_;
   // PostgreSQL keeps no task data in the data folder.
   if (cfg.store == "sqlite") engine_options.data_dir = cfg.data_dir;
+  engine_options.max_queued_per_caller = cfg.max_queued_per_caller;
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }
@@ -82,7 +83,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
       std::make_unique<api::Validator>(validator_options, app->engine_->backends());
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
       *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_,
-      app->wall_clock_);
+      app->wall_clock_, cfg.tokens);
   return app;
 }
 

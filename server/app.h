@@ -18,6 +18,7 @@
 #include "common/executor.h"
 #include "server/api/service.h"
 #include "server/api/validation.h"
+#include "server/auth/auth.h"
 #include "server/engine/engine.h"
 #include "server/engine/watch_hub.h"
 #include "server/store/task_store.h"
@@ -39,6 +40,10 @@ struct AppConfig {
   int worker_threads = 16;
   int api_threads = 8;
   int64_t max_queued_tasks = 1'000'000;
+  int64_t max_queued_per_caller = 0;  // 0 = no limit
+  // The bearer tokens the listening port checks (null: none); the service
+  // names each submit's caller from them.
+  std::shared_ptr<const auth::TokenChecker> tokens;
   absl::Duration lease_duration = absl::Seconds(60);
   engine::RetryPolicy retry;
   // Retention and disk-full safety (engine.h EngineOptions).

@@ -103,6 +103,9 @@ ABSL_FLAG(absl::Duration, retention_interval, absl::Minutes(1), "How often reten
 ABSL_FLAG(int64_t, min_free_disk, int64_t{1} << 30,
           "Bytes that must stay free in the data folder and the output folder: below it submits "
           "get RESOURCE_EXHAUSTED and downloads wait. 0 turns the check off.");
+ABSL_FLAG(int64_t, max_queued_per_caller, 0,
+          "Submits of one caller beyond this many of its QUEUED tasks get RESOURCE_EXHAUSTED; "
+          "0 = no limit.");
 ABSL_FLAG(int, worker_threads, 16, "Threads making provider calls (create, poll, download).");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
           "How long a claimed task stays with this process without renewal.");
@@ -120,8 +123,9 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM roots for mutual TLS: clients must present a certificate they signed.");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File of bearer tokens, one per line ('#' comments): every call but health checks "
-          "must send \"authorization: Bearer <token>\" or gets UNAUTHENTICATED.");
+          "File of bearer tokens, one per line, each optionally followed by the caller name it "
+          "stands for (\"<token> <caller>\"; '#' comments): every call but health checks must "
+          "send \"authorization: Bearer <token>\" or gets UNAUTHENTICATED.");
 
 namespace videotask {
 namespace {
@@ -153,6 +157,7 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   config.default_backend = absl::GetFlag(FLAGS_default_backend);
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   config.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
+  config.max_queued_per_caller = absl::GetFlag(FLAGS_max_queued_per_caller);
   config.lease_duration = absl::GetFlag(FLAGS_lease_duration);
   config.retention = absl::GetFlag(FLAGS_retention);
   config.output_retention = absl::GetFlag(FLAGS_output_retention);
@@ -176,6 +181,9 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   }
   if (config.worker_threads < 1 || config.worker_threads > 1024) {
     return absl::InvalidArgumentError("--worker_threads must be 1..1024");
+  }
+  if (config.max_queued_per_caller < 0) {
+    return absl::InvalidArgumentError("--max_queued_per_caller must be 0 (no limit) or more");
   }
   if (config.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("--retry_max_attempts must be at least 1");
@@ -202,13 +210,14 @@ absl::StatusOr<Security> SecurityFromFlags() {
   security.options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
   security.options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
-    absl::StatusOr<std::vector<std::string>> tokens =
-        auth::LoadTokens(absl::GetFlag(FLAGS_auth_token_file));
+    absl::StatusOr<std::vector<auth::TokenEntry>> tokens =
+        auth::LoadTokenFile(absl::GetFlag(FLAGS_auth_token_file));
     if (!tokens.ok()) {
       return absl::Status(tokens.status().code(),
                           absl::StrCat("--auth_token_file: ", tokens.status().message()));
     }
-    security.options.tokens = std::make_shared<const auth::TokenChecker>(*tokens);
+    security.options.tokens =
+        std::make_shared<const auth::TokenChecker>(auth::TokenChecker::WithCallers(*tokens));
   }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       auth::MakeServerCredentials(security.options);
@@ -254,6 +263,7 @@ int Run() {
     return 2;
   }
   const auth::SecurityOptions& security = secured->options;
+  config->tokens = security.tokens;
   SystemClock clock;
   absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock);
   if (!app.ok()) {

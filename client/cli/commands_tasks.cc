@@ -41,6 +41,7 @@ std::unique_ptr<Connection> Connect(const GlobalOptions& g, int& code) {
 struct ListFlags {
   std::vector<std::string> states;
   std::string backend;
+  std::string caller;
   std::vector<std::string> labels;
   int limit = 50;
   bool all = false;
@@ -61,6 +62,7 @@ int RunList(const GlobalOptions& g, const ListFlags& f) {
   if (!labels.ok()) return ReportError(labels.status(), g);
   for (const auto& [k, v] : *labels) (*request.mutable_labels())[k] = v;
   request.set_backend(f.backend);
+  request.set_caller(f.caller);
   int code = 0;
   auto connection = Connect(g, code);
   if (!connection) return code;
@@ -297,6 +299,9 @@ void AddTaskCommands(CLI::App& app, std::vector<Command>& commands) {
                    "Only tasks in this state (repeatable): " + StateNames())
       ->allow_extra_args(false);
   list->add_option("--backend", list_flags->backend, "Only tasks of this backend");
+  list->add_option("--caller", list_flags->caller,
+                   "Only tasks submitted by this caller (a name from the server's token file, or "
+                   "\"anonymous\")");
   list->add_option("-l,--label", list_flags->labels, "Only tasks with this label key=value (repeatable)")
       ->allow_extra_args(false);
   list->add_option("-n,--limit", list_flags->limit, "Show at most N tasks")
@@ -307,6 +312,7 @@ void AddTaskCommands(CLI::App& app, std::vector<Command>& commands) {
   videotask list
   videotask list --state running --state queued
   videotask list --label batch=2024-06 --all
+  videotask list --caller team-video --state queued
   videotask --json list --state failed | jq -r '.tasks[].id')");
   commands.push_back({list, [list_flags](const GlobalOptions& g) { return RunList(g, *list_flags); }});
 

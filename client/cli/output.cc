@@ -142,6 +142,7 @@ std::string DescribeTask(const v1::Task& task, absl::Time now) {
   rows.emplace_back("progress", Percent(task.progress()));
   rows.emplace_back("stub", task.target_filename_stub());
   rows.emplace_back("backend", spec.backend());
+  if (!task.caller().empty()) rows.emplace_back("caller", task.caller());
   rows.emplace_back("model", spec.model());
   rows.emplace_back("image", spec.image().filename());
   rows.emplace_back("image_sha256", task.image_sha256());

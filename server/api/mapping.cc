@@ -124,6 +124,7 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   }
   out.set_attempt_count(task.attempt_count);
   out.set_image_sha256(task.image_sha256);
+  out.set_caller(task.caller);
   SetTime(task.create_time, out.mutable_create_time());
   SetTime(task.update_time, out.mutable_update_time());
   if (task.start_time != absl::InfinitePast()) SetTime(task.start_time, out.mutable_start_time());

@@ -40,8 +40,6 @@ absl::Status CheckBackendName(const std::string& name) {
 
 }  // namespace
 
-std::string CallerName(const grpc::CallbackServerContext& ctx) { return "anonymous"; }
-
 absl::StatusOr<v1::BackendInfo> VideoTaskServiceImpl::DescribeBackend(absl::string_view name) {
   const engine::EngineBackend* b = engine_.FindBackend(name);
   if (b == nullptr) return absl::NotFoundError(absl::StrCat("backend ", name, " is not enabled"));
@@ -87,8 +85,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::PauseBackend(
     reactor->Finish(ToGrpcStatus(ok));
     return reactor;
   }
-  std::string caller = CallerName(*ctx);
-  blocking_.Schedule([this, request, reply, reactor, caller = std::move(caller)] {
+  blocking_.Schedule([this, request, reply, reactor, caller = CallerOf(*ctx)] {
     absl::StatusOr<store::BackendPause> paused =
         engine_.Pause(request->name(), request->reason(), caller);
     absl::StatusOr<v1::BackendInfo> info =

@@ -35,6 +35,10 @@ std::string FilterDigest(const store::ListQuery& query) {
   for (const auto& [k, v] : query.labels) {
     absl::StrAppend(&canonical, k.size(), ":", k, "=", v.size(), ":", v, ";");
   }
+  // Only when set, so tokens of queries without it stay valid.
+  if (!query.caller.empty()) {
+    absl::StrAppend(&canonical, "c", query.caller.size(), ":", query.caller, ";");
+  }
   return Sha256Hex(canonical).substr(0, 16);
 }
 

@@ -11,7 +11,7 @@
 
 namespace videotask::api {
 
-// Digest of the filters of a query (states, backend, labels).
+// Digest of the filters of a query (states, backend, labels, caller).
 std::string FilterDigest(const store::ListQuery& query);
 
 std::string EncodePageToken(const store::ListCursor& cursor, absl::string_view filter_digest);

@@ -1,5 +1,6 @@
 #include "server/api/service.h"
 
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,15 +43,29 @@ absl::Status CheckTaskId(const std::string& id, absl::string_view field) {
 
 VideoTaskServiceImpl::VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store,
                                            engine::WatchHub& hub, const Validator& validator,
-                                           Executor& blocking, const Clock& wall_clock)
+                                           Executor& blocking, const Clock& wall_clock,
+                                           std::shared_ptr<const auth::TokenChecker> tokens)
     : engine_(engine),
       store_(store),
       hub_(hub),
       validator_(validator),
       blocking_(blocking),
-      wall_clock_(wall_clock) {}
+      wall_clock_(wall_clock),
+      tokens_(std::move(tokens)) {}
 
 VideoTaskServiceImpl::~VideoTaskServiceImpl() = default;
+
+std::string VideoTaskServiceImpl::CallerOf(const grpc::CallbackServerContext& ctx) const {
+  if (tokens_ == nullptr) return kAnonymousCaller;
+  // The port's token check let the call in with exactly one valid header.
+  auto [first, last] = ctx.client_metadata().equal_range("authorization");
+  if (first != last && std::next(first) == last) {
+    const std::string* caller = tokens_->Authenticate(
+        absl::string_view(first->second.data(), first->second.size()));
+    if (caller != nullptr) return *caller;
+  }
+  return kAnonymousCaller;
+}
 
 v1::Task VideoTaskServiceImpl::Describe(const Task& task) const {
   return TaskToProto(task, engine_.DescribeWait(task));
@@ -82,12 +97,13 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
     reactor->Finish(Draining());
     return reactor;
   }
-  blocking_.Schedule([this, request, reply, reactor] {
+  blocking_.Schedule([this, request, reply, reactor, caller = CallerOf(*ctx)] {
     absl::StatusOr<store::NewTask> task = validator_.Validate(*request, "");
     if (!task.ok()) {
       reactor->Finish(ToGrpcStatus(task.status()));
       return;
     }
+    task->task.caller = caller;
     if (request->validate_only()) {
       *reply = TaskToProto(task->task, "");
       reactor->Finish(grpc::Status::OK);
@@ -121,7 +137,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
         absl::StrCat("requests has ", request->requests_size(), " items; at most ", kMaxBatch)));
     return reactor;
   }
-  blocking_.Schedule([this, request, reply, reactor] {
+  blocking_.Schedule([this, request, reply, reactor, caller = CallerOf(*ctx)] {
     std::vector<store::NewTask> tasks;
     std::vector<int> index;  // tasks[i] answers requests[index[i]]
     for (int i = 0; i < request->requests_size(); ++i) {
@@ -129,6 +145,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
       v1::BatchSubmitResult* result = reply->add_results();
       absl::StatusOr<store::NewTask> task =
           validator_.Validate(item, absl::StrCat("requests[", i, "]."));
+      if (task.ok()) task->task.caller = caller;
       if (!task.ok()) {
         *result->mutable_error() = StatusToError(task.status());
       } else if (item.validate_only()) {
@@ -206,6 +223,11 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListTasks(grpc::CallbackServerCo
     query.states.push_back(*state);
   }
   query.backend = request->backend();
+  if (!request->caller().empty() && !IsCallerName(request->caller())) {
+    return fail(absl::StrCat("caller ", QuotedForError(request->caller()), " must be ",
+                             kCallerNameRule, " (as in Task.caller)"));
+  }
+  query.caller = request->caller();
   for (const auto& [key, value] : request->labels()) {
     if (!IsLabelKey(key)) {
       return fail(absl::StrCat("labels key ", QuotedForError(key), " must be ", LabelKeyRule(),

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "common/executor.h"
 #include "common/timer_queue.h"
 #include "server/api/validation.h"
+#include "server/auth/auth.h"
 #include "server/engine/engine.h"
 #include "server/engine/watch_hub.h"
 #include "server/store/task_store.h"
@@ -40,9 +42,12 @@ class Drainable {
 class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService {
  public:
   // Everything is borrowed and must outlive the service. `wall_clock` times
-  // WaitTask: gRPC deadlines are wall-clock times.
+  // WaitTask: gRPC deadlines are wall-clock times. `tokens` are the ones
+  // the listening port checks (null: no authentication, every task is the
+  // anonymous caller's); they name the caller of each submit.
   VideoTaskServiceImpl(engine::Engine& engine, store::TaskStore& store, engine::WatchHub& hub,
-                       const Validator& validator, Executor& blocking, const Clock& wall_clock);
+                       const Validator& validator, Executor& blocking, const Clock& wall_clock,
+                       std::shared_ptr<const auth::TokenChecker> tokens = nullptr);
   ~VideoTaskServiceImpl() override;
 
   // Refuses new submits with UNAVAILABLE and ends open watch streams, so a
@@ -61,6 +66,9 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   v1::Task Describe(const Task& task) const;
 
  private:
+  // Who makes the call: the caller of its bearer token (checked already by
+  // the port's token check), or the anonymous caller without tokens.
+  std::string CallerOf(const grpc::CallbackServerContext& ctx) const;
   grpc::ServerUnaryReactor* SubmitTask(grpc::CallbackServerContext* ctx,
                                        const v1::SubmitTaskRequest* request,
                                        v1::Task* reply) override;
@@ -112,6 +120,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   Executor& blocking_;
   std::atomic<bool> draining_{false};
   const Clock& wall_clock_;
+  const std::shared_ptr<const auth::TokenChecker> tokens_;
   TimerQueue timers_{wall_clock_};  // WaitTask timeouts
 
   absl::Mutex mu_;
@@ -120,10 +129,6 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
 
 // Validates a task id argument: INVALID_ARGUMENT when empty or malformed.
 absl::Status CheckTaskId(const std::string& id, absl::string_view field);
-
-// Who makes a call, as recorded with what it changes (a backend's pause):
-// "anonymous" while tokens carry no caller names.
-std::string CallerName(const grpc::CallbackServerContext& ctx);
 
 }  // namespace videotask::api
 

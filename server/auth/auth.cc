@@ -9,12 +9,15 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/text.h"
 
 namespace videotask::auth {
 namespace {
@@ -42,7 +45,6 @@ void ProcessMetadata(void* state, grpc_auth_context* /*context*/, const grpc_met
   const TokenChecker* checker = static_cast<std::shared_ptr<const TokenChecker>*>(state)->get();
   absl::string_view method;
   absl::string_view authorization;
-  const grpc_metadata* authorization_md = nullptr;
   int authorization_count = 0;
   for (size_t i = 0; i < num_md; ++i) {
     absl::string_view key = SliceView(md[i].key);
@@ -50,15 +52,15 @@ void ProcessMetadata(void* state, grpc_auth_context* /*context*/, const grpc_met
       method = SliceView(md[i].value);
     } else if (key == "authorization") {
       authorization = SliceView(md[i].value);
-      authorization_md = &md[i];
       ++authorization_count;
     }
   }
   // Two authorization headers are ambiguous: refuse rather than pick one.
   if (authorization_count <= 1 && checker->Allows(method, authorization)) {
-    // The credential is consumed: handlers (and anything they log) never see it.
-    done(user_data, authorization_md, authorization_md == nullptr ? 0 : 1, nullptr, 0,
-         GRPC_STATUS_OK, nullptr);
+    // The header stays with the call: the service reads it once to learn
+    // the caller (TokenChecker::Authenticate). The auth context cannot carry
+    // the caller, as gRPC shares it between the calls of a connection.
+    done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
     return;
   }
   VT_LOG_DEBUG("refused a call to {}: {} bearer token", method,
@@ -112,44 +114,87 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-absl::StatusOr<std::vector<std::string>> LoadTokens(const std::string& path) {
+std::string DerivedCallerName(absl::string_view token) {
+  std::array<unsigned char, 32> digest = Digest(absl::StrCat("videotask caller name\n", token));
+  return absl::StrCat("token-", absl::BytesToHexString(absl::string_view(
+                                    reinterpret_cast<const char*>(digest.data()), 4)));
+}
+
+absl::StatusOr<std::vector<TokenEntry>> LoadTokenFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path, kMaxTokenFileBytes);
   if (!text.ok()) return text.status();
-  std::vector<std::string> tokens;
+  std::vector<TokenEntry> entries;
+  absl::flat_hash_map<std::string, std::pair<int, std::string>> seen;  // token -> line, caller
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n')) {
     ++line_number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    bool has_space = false;
+    std::vector<absl::string_view> words =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     bool printable = true;
-    for (char c : line) {
-      has_space |= absl::ascii_isspace(static_cast<unsigned char>(c));
-      printable &= c > 0x20 && c < 0x7f;
-    }
-    if (has_space || !printable) {
+    for (char c : words[0]) printable &= c > 0x20 && c < 0x7f;
+    if (words.size() > 2 || !printable) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_number, ": a token is one word of printable ASCII characters (text not shown)"));
+          "line ", line_number,
+          ": expected \"<token>\" or \"<token> <caller-name>\"; a token is one word of printable "
+          "ASCII characters (text not shown)"));
     }
-    if (line.size() < kMinTokenLength) {
+    if (words[0].size() < kMinTokenLength) {
       return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": tokens must be at least ",
                                                      kMinTokenLength, " characters"));
     }
-    tokens.emplace_back(line);
+    if (words.size() == 2 && !IsCallerName(words[1])) {
+      // The name is not shown either: a line written the wrong way round
+      // would print its token.
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": a caller name is ",
+                                                     kCallerNameRule, " (text not shown)"));
+    }
+    TokenEntry entry{std::string(words[0]), words.size() == 2 ? std::string(words[1])
+                                                              : DerivedCallerName(words[0])};
+    auto [it, inserted] = seen.try_emplace(entry.token, line_number, entry.caller);
+    if (!inserted && it->second.second != entry.caller) {
+      return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": the token of line ",
+                                                     it->second.first,
+                                                     " again, with another caller name"));
+    }
+    entries.push_back(std::move(entry));
   }
-  if (tokens.empty()) {
+  if (entries.empty()) {
     return absl::InvalidArgumentError(
-        "no token in the file (one per line; '#' starts a comment)");
+        "no token in the file (one per line, optionally followed by a caller name; '#' starts a "
+        "comment)");
   }
+  return entries;
+}
+
+absl::StatusOr<std::vector<std::string>> LoadTokens(const std::string& path) {
+  absl::StatusOr<std::vector<TokenEntry>> entries = LoadTokenFile(path);
+  if (!entries.ok()) return entries.status();
+  std::vector<std::string> tokens;
+  for (TokenEntry& entry : *entries) tokens.push_back(std::move(entry.token));
   return tokens;
+}
+
+TokenChecker TokenChecker::WithCallers(const std::vector<TokenEntry>& entries) {
+  TokenChecker checker;
+  checker.digests_.reserve(entries.size());
+  for (const TokenEntry& entry : entries) {
+    checker.digests_.push_back(Digest(entry.token));
+    checker.callers_.push_back(entry.caller);
+  }
+  return checker;
 }
 
 TokenChecker::TokenChecker(const std::vector<std::string>& tokens) {
   digests_.reserve(tokens.size());
-  for (const std::string& token : tokens) digests_.push_back(Digest(token));
+  for (const std::string& token : tokens) {
+    digests_.push_back(Digest(token));
+    callers_.push_back(DerivedCallerName(token));
+  }
 }
 
-bool TokenChecker::AcceptsAuthorization(absl::string_view authorization) const {
+const std::string* TokenChecker::Authenticate(absl::string_view authorization) const {
   constexpr size_t kPrefix = sizeof(kBearer) - 1;
   bool scheme_ok = authorization.size() > kPrefix &&
                    absl::EqualsIgnoreCase(authorization.substr(0, kPrefix), kBearer);
@@ -157,11 +202,20 @@ bool TokenChecker::AcceptsAuthorization(absl::string_view authorization) const {
   // Digests have a fixed length, so the comparison time depends on neither
   // the presented value nor the tokens; every token is compared.
   std::array<unsigned char, 32> digest = Digest(presented);
-  unsigned int match = 0;
-  for (const auto& known : digests_) {
-    match |= static_cast<unsigned int>(CRYPTO_memcmp(known.data(), digest.data(), digest.size()) == 0);
+  size_t match = digests_.size();
+  for (size_t i = 0; i < digests_.size(); ++i) {
+    const size_t equal =
+        static_cast<size_t>(CRYPTO_memcmp(digests_[i].data(), digest.data(), digest.size()) == 0);
+    // Branch-free: keeps the first match.
+    const size_t take = equal & static_cast<size_t>(match == digests_.size());
+    match = take * i + (1 - take) * match;
   }
-  return scheme_ok && !presented.empty() && match != 0;
+  if (!scheme_ok || presented.empty() || match == digests_.size()) return nullptr;
+  return &callers_[match];
+}
+
+bool TokenChecker::AcceptsAuthorization(absl::string_view authorization) const {
+  return Authenticate(authorization) != nullptr;
 }
 
 bool TokenChecker::Allows(absl::string_view method, absl::string_view authorization) const {

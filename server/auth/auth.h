@@ -8,6 +8,10 @@
 // of every service registered on the port (VideoTaskService, reflection)
 // with one rule, plain text and TLS alike. A refused call ends with
 // UNAUTHENTICATED; no token, and no part of one, is ever logged or echoed.
+// An accepted call keeps its authorization header, from which the service
+// learns the caller (TokenChecker::Authenticate): gRPC gives the processor
+// the connection's auth context, shared by all its calls, so the caller of
+// one call cannot be recorded there.
 #ifndef VIDEOTASK_SERVER_AUTH_AUTH_H_
 #define VIDEOTASK_SERVER_AUTH_AUTH_H_
 
@@ -32,18 +36,41 @@ inline constexpr int64_t kMaxTokenFileBytes = 1 << 20;
 // Equal length and content, in time that depends only on the lengths.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
-// Reads tokens, one per line; surrounding whitespace is trimmed, blank lines
-// and lines starting with '#' are skipped. INVALID_ARGUMENT when the file
-// holds no token or a token has inner whitespace or is shorter than 16
-// characters (the message names the line number, never its text); the
-// file's own error when it cannot be read.
+// One line of the token file: a token and the caller it stands for.
+struct TokenEntry {
+  std::string token;
+  std::string caller;
+};
+
+// The caller name of a token line that names none: "token-" and the first 8
+// hex digits of a domain-separated SHA-256 of the token. Stable for a token
+// wherever its line sits; tells nothing usable about the token.
+std::string DerivedCallerName(absl::string_view token);
+
+// Reads the token file: one entry per line, "<token>" or
+// "<token> <caller-name>" (caller names: common/text.h IsCallerName; a line
+// without one gets DerivedCallerName). Surrounding whitespace is trimmed,
+// blank lines and lines starting with '#' are skipped. Several tokens may
+// name one caller; one token may not name two. INVALID_ARGUMENT when the
+// file holds no token, a line has more than two words, a token is not
+// printable ASCII or shorter than 16 characters, or a caller name breaks the
+// rule (the message names the line number, never its text); the file's own
+// error when it cannot be read.
+absl::StatusOr<std::vector<TokenEntry>> LoadTokenFile(const std::string& path);
+// The tokens of LoadTokenFile alone.
 absl::StatusOr<std::vector<std::string>> LoadTokens(const std::string& path);
 
 // Decides whether a call may proceed. Thread-safe (immutable).
 class TokenChecker {
  public:
-  // Keeps only digests of the tokens.
+  // Keeps only digests of the tokens, each with its caller name.
+  static TokenChecker WithCallers(const std::vector<TokenEntry>& entries);
+  // Tokens whose callers are DerivedCallerName.
   explicit TokenChecker(const std::vector<std::string>& tokens);
+
+  // The caller of `authorization` ("Bearer <token>") or nullptr when it
+  // names no token. Constant time as AcceptsAuthorization.
+  const std::string* Authenticate(absl::string_view authorization) const;
 
   // True when `authorization` is "Bearer <token>" (scheme case-insensitive)
   // for one of the tokens. Every token is compared, in constant time, on
@@ -57,6 +84,9 @@ class TokenChecker {
 
  private:
   std::vector<std::array<unsigned char, 32>> digests_;
+  std::vector<std::string> callers_;  // callers_[i] goes with digests_[i]
+
+  TokenChecker() = default;
 };
 
 struct TlsFiles {

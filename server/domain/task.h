@@ -93,6 +93,7 @@ struct Task {
   TaskError error;
   int attempt_count = 0;
   std::string image_sha256;  // "" for https images
+  std::string caller;        // who submitted it (set by the server, never by a request)
   int64_t image_size_bytes = 0;
   absl::Time create_time = absl::InfinitePast();
   absl::Time update_time = absl::InfinitePast();

@@ -159,6 +159,7 @@ absl::Time Engine::ClaimFor(const EngineBackend& b, int want, absl::Time now) {
                                                                : now;
     }
     for (const Task& task : *claimed) {
+      CallerLeftQueue(task.caller);
       active_[task.id] = name;
       ++st.in_flight;
       st.limiter.TryAcquire(now);

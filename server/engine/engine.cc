@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "server/store/task_store.h"
 #include "server/engine/transitions.h"
 
@@ -91,11 +92,26 @@ void Engine::SubmitAsync(std::vector<store::NewTask> tasks,
       nt.task.create_time = now;
       nt.task.update_time = now;
       nt.task.version = 0;
+      if (nt.task.caller.empty()) nt.task.caller = kAnonymousCaller;
     }
   }
-  store_.InsertAsync(std::move(tasks), [this, done = std::move(done)](store::InsertResults results) {
+  // Per item: past its caller's allowance or not (empty: no per-caller limit).
+  std::vector<absl::Status> allowed = ReserveCallerSlots(tasks, now);
+  std::vector<size_t> positions;  // stored[i] answers tasks[positions[i]]
+  std::vector<std::string> callers;
+  std::vector<store::NewTask> stored;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!allowed.empty() && !allowed[i].ok()) continue;
+    positions.push_back(i);
+    callers.push_back(tasks[i].task.caller);
+    stored.push_back(std::move(tasks[i]));
+  }
+  auto inserted = [this, done = std::move(done), allowed = std::move(allowed),
+                   positions = std::move(positions),
+                   callers = std::move(callers)](store::InsertResults results) {
     {
       absl::MutexLock lock(&mu_);
+      if (!allowed.empty()) CallerInserted(callers, results);
       for (const auto& r : results) {
         if (!r.ok() || !r->created) continue;
         ++queued_estimate_;
@@ -107,8 +123,22 @@ void Engine::SubmitAsync(std::vector<store::NewTask> tasks,
     for (const auto& r : results) {
       if (r.ok() && r->created) hub_.Publish(r->task);
     }
-    done(std::move(results));
-  });
+    if (allowed.empty()) {
+      done(std::move(results));
+      return;
+    }
+    store::InsertResults all;
+    for (const absl::Status& status : allowed) {
+      all.push_back(status.ok() ? absl::InternalError("no insert result") : status);
+    }
+    for (size_t i = 0; i < results.size(); ++i) all[positions[i]] = std::move(results[i]);
+    done(std::move(all));
+  };
+  if (stored.empty()) {
+    inserted(store::InsertResults());
+    return;
+  }
+  store_.InsertAsync(std::move(stored), std::move(inserted));
 }
 
 absl::StatusOr<Task> Engine::Cancel(const std::string& id) {
@@ -129,6 +159,7 @@ absl::StatusOr<Task> Engine::Cancel(const std::string& id) {
     } else if (current.state == TaskState::kQueued) {
       absl::MutexLock lock(&mu_);
       --queued_estimate_;
+      CallerLeftQueue(current.caller);
     }
     return stored;
   }

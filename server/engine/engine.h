@@ -79,6 +79,9 @@ struct EngineOptions {
   std::string data_dir;
   int64_t min_free_disk_bytes = int64_t{1} << 30;
   absl::Duration disk_wait = absl::Seconds(30);
+
+  // QUEUED tasks one caller may have; 0 = no limit.
+  int64_t max_queued_per_caller = 0;
 };
 
 // What one retention pass did.
@@ -117,7 +120,9 @@ class Engine {
 
   // Assigns ids and times, stores the tasks (one group commit) and wakes the
   // dispatcher. `done` runs on a store thread; must not block. A full queue
-  // gives RESOURCE_EXHAUSTED for every item.
+  // gives RESOURCE_EXHAUSTED for every item; with max_queued_per_caller,
+  // the items past their caller's allowance get RESOURCE_EXHAUSTED (the
+  // earlier ones of a batch are stored).
   void SubmitAsync(std::vector<store::NewTask> tasks,
                    std::function<void(store::InsertResults)> done) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -269,6 +274,14 @@ class Engine {
   // it has ended meanwhile (a cancel).
   void OnConflict(const std::string& task_id);
   bool Stopping() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Per task: OK, or RESOURCE_EXHAUSTED past its caller's allowance. The
+  // allowed ones are reserved until CallerInserted.
+  std::vector<absl::Status> ReserveCallerSlots(const std::vector<store::NewTask>& tasks,
+                                               absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // `callers[i]` submitted the task of results[i].
+  void CallerInserted(const std::vector<std::string>& callers, const store::InsertResults& results)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CallerLeftQueue(const std::string& caller) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EngineOptions options_;
   store::TaskStore& store_;
@@ -293,6 +306,15 @@ class Engine {
   std::map<std::string, store::BackendPause> pauses_ ABSL_GUARDED_BY(mu_);
   absl::Time next_pause_refresh_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t queued_estimate_ ABSL_GUARDED_BY(mu_) = 0;
+  // Kept QUEUED counts of callers (max_queued_per_caller): read from the
+  // store at most once a second per caller, kept up to date in between by
+  // this process's submits, claims and cancels.
+  struct CallerCount {
+    int64_t queued = 0;
+    int64_t reserved = 0;  // allowed, being inserted
+    absl::Time checked = absl::InfinitePast();
+  };
+  absl::flat_hash_map<std::string, CallerCount> caller_counts_ ABSL_GUARDED_BY(mu_);
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool retention_running_ ABSL_GUARDED_BY(mu_) = false;

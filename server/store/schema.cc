@@ -60,6 +60,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"model_options_json", SqlType::kText, ""},
     {"attempts_json", SqlType::kText, ""},
     {"output_removed_time", SqlType::kBigInt, ""},
+    {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -170,6 +171,22 @@ std::string SchemaRetention(const Dialect& d) {
       "CREATE INDEX tasks_ended ON tasks (end_time, id) WHERE state BETWEEN 5 AND 7;\n",
       "CREATE INDEX tasks_output_kept ON tasks (end_time, id)\n"
       "  WHERE state = 5 AND output_path <> '' AND output_removed_time IS NULL;\n");
+}
+
+std::string SchemaCallers(const Dialect& d) {
+  return absl::StrCat(AddTaskColumn(d, kCaller),
+                      // The claim reads tasks_caller_claim instead.
+                      "DROP INDEX tasks_claim;\n",
+                      // ListTasks by caller, newest first.
+                      "CREATE INDEX tasks_caller_list ON tasks (caller, create_time DESC, id DESC);\n",
+                      // The fair claim: a caller's next tasks at a backend.
+                      "CREATE INDEX tasks_caller_claim ON tasks\n"
+                      "  (backend, caller, priority DESC, create_time, id) WHERE state = 1;\n",
+                      // A caller's QUEUED count (--max_queued_per_caller).
+                      "CREATE INDEX tasks_caller_queued ON tasks (caller) WHERE state = 1;\n",
+                      // Slots each caller holds at a backend.
+                      "CREATE INDEX tasks_caller_active ON tasks (backend, caller)\n"
+                      "  WHERE state BETWEEN 2 AND 4;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

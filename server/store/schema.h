@@ -46,6 +46,12 @@ std::string SchemaAttemptsAndPauses(const Dialect& dialect);
 // and SUCCEEDED tasks whose output is still kept by end time.
 std::string SchemaRetention(const Dialect& dialect);
 
+// Version 5: tasks.caller (who submitted the task; 'anonymous' for tasks
+// stored before) and the indexes of the caller filter, the fair claim, the
+// per-caller QUEUED count and the slots each caller holds; tasks_claim,
+// which the fair claim replaces, goes.
+std::string SchemaCallers(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

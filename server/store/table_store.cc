@@ -71,4 +71,8 @@ absl::StatusOr<std::vector<Task>> TableStore::ListKeptOutputs(absl::Time ended_b
       [&](SqlSession& s) { return table_.ListKeptOutputs(s, ended_before, limit); });
 }
 
+absl::StatusOr<int64_t> TableStore::CountQueuedOf(absl::string_view caller) {
+  return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueuedOf(s, caller); });
+}
+
 }  // namespace videotask::store::internal

@@ -32,6 +32,7 @@ class TableStore : public TaskStore {
   absl::StatusOr<bool> ResumeBackend(absl::string_view backend) override;
   absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() override;
   absl::StatusOr<std::vector<Task>> ListKeptOutputs(absl::Time ended_before, int limit) override;
+  absl::StatusOr<int64_t> CountQueuedOf(absl::string_view caller) override;
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect) {}

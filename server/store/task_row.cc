@@ -91,6 +91,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
     if (!status.ok()) return WithTaskId(status, t.id);
   }
   t.output_removed_time = row.Time(kOutputRemovedTime);
+  t.caller = row.Text(kCaller);
   return absl::OkStatus();
 }
 
@@ -289,6 +290,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kVersion: out.Int(t.version); return;
     case kAttemptsJson: out.OptionalText(AttemptsToJson(t.attempts)); return;
     case kOutputRemovedTime: out.Time(t.output_removed_time); return;
+    case kCaller: out.Text(t.caller); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

@@ -72,6 +72,8 @@ enum TaskColumn : int {
   kAttemptsJson,
   // Added by schema v4 (SchemaRetention).
   kOutputRemovedTime,
+  // Added by schema v5 (SchemaCallers).
+  kCaller,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).

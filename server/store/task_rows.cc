@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <tuple>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "common/text.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store::internal {
@@ -32,6 +34,7 @@ void BindList(RowWriter& out, const Dialect& dialect, const ListQuery& query, in
     out.Int(CompareMicros(query.after->create_time)).Text(query.after->id);
   }
   if (!query.backend.empty()) out.Text(query.backend);
+  if (!query.caller.empty()) out.Text(query.caller);
   for (const auto& [key, value] : query.labels) out.Text(key).Text(value);
   if (states.empty()) return;
   if (dialect.has_arrays()) {
@@ -58,9 +61,34 @@ absl::StatusOr<std::string> ProbeStub(
   return candidate;
 }
 
-void BindClaim(RowWriter& out, absl::string_view backend, absl::string_view owner,
-               absl::Time lease_expiry, absl::Time now, int limit) {
-  out.Text(backend).Text(owner).Time(lease_expiry).Int(CompareMicros(now)).Int(limit);
+std::vector<std::string> PickFairly(std::vector<CallerQueue> queues, int limit) {
+  std::vector<std::string> picked;
+  std::vector<size_t> pos(queues.size(), 0);
+  while (static_cast<int>(picked.size()) < limit) {
+    const CallerQueue* best = nullptr;
+    size_t best_index = 0;
+    for (size_t i = 0; i < queues.size(); ++i) {
+      const CallerQueue& q = queues[i];
+      if (pos[i] >= q.next.size()) continue;
+      const ClaimCandidate& c = q.next[pos[i]];
+      if (best != nullptr) {
+        const ClaimCandidate& b = best->next[pos[best_index]];
+        if (c.priority != b.priority) {
+          if (c.priority < b.priority) continue;
+        } else if (q.active != best->active) {
+          if (q.active > best->active) continue;
+        } else if (std::tie(c.create_time, c.id) >= std::tie(b.create_time, b.id)) {
+          continue;
+        }
+      }
+      best = &q;
+      best_index = i;
+    }
+    if (best == nullptr) break;
+    picked.push_back(best->next[pos[best_index]++].id);
+    ++queues[best_index].active;
+  }
+  return picked;
 }
 
 absl::StatusOr<std::vector<Task>> TaskTable::Select(SqlSession& session, const std::string& sql,
@@ -90,6 +118,7 @@ std::string TaskTable::ListSql(const ListQuery& query, size_t states) const {
     next += 2;
   }
   if (!query.backend.empty()) absl::StrAppend(&filters, " AND backend = ", d.Param(next++));
+  if (!query.caller.empty()) absl::StrAppend(&filters, " AND caller = ", d.Param(next++));
   for (size_t i = 0; i < query.labels.size(); ++i) {
     absl::StrAppend(&filters,
                     " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id"
@@ -164,6 +193,70 @@ absl::StatusOr<int64_t> TaskTable::CountQueued(SqlSession& session) const {
     return absl::OkStatus();
   }));
   return count;
+}
+
+absl::StatusOr<int64_t> TaskTable::CountQueuedOf(SqlSession& session,
+                                                 absl::string_view caller) const {
+  int64_t count = 0;
+  VT_RETURN_IF_ERROR(session.Query(
+      sql_.count_queued_of, [&](RowWriter& w) { w.Text(caller); },
+      [&](const RowReader& row) {
+        count = row.Int(0);
+        return absl::OkStatus();
+      }));
+  return count;
+}
+
+absl::StatusOr<std::vector<CallerQueue>> TaskTable::ClaimQueues(SqlSession& session,
+                                                                absl::string_view backend,
+                                                                int limit, absl::Time now) const {
+  std::vector<CallerQueue> queues;
+  VT_RETURN_IF_ERROR(session.Query(
+      sql_.claim_callers, [&](RowWriter& w) { w.Text(backend); },
+      [&](const RowReader& row) {
+        queues.push_back(CallerQueue{row.Text(0), 0, {}});
+        return absl::OkStatus();
+      }));
+  if (queues.size() > 1) {
+    VT_RETURN_IF_ERROR(session.Query(
+        sql_.claim_active, [&](RowWriter& w) { w.Text(backend); },
+        [&](const RowReader& row) {
+          const std::string caller = row.Text(0);
+          for (CallerQueue& q : queues) {
+            if (q.caller == caller) q.active = row.Int(1);
+          }
+          return absl::OkStatus();
+        }));
+  }
+  for (CallerQueue& q : queues) {
+    VT_RETURN_IF_ERROR(session.Query(
+        sql_.claim_head,
+        [&](RowWriter& w) { w.Text(backend).Text(q.caller).Int(CompareMicros(now)).Int(limit); },
+        [&](const RowReader& row) {
+          q.next.push_back(ClaimCandidate{row.Text(0), static_cast<int>(row.Int(1)),
+                                          TimeFromMicros(row.Int(2))});
+          return absl::OkStatus();
+        }));
+  }
+  return queues;
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::Claim(SqlSession& session, absl::string_view backend,
+                                                   int limit, absl::Time now,
+                                                   absl::string_view owner,
+                                                   absl::Time lease_expiry) const {
+  std::vector<Task> claimed;
+  if (limit <= 0) return claimed;
+  VT_ASSIGN_OR_RETURN(std::vector<CallerQueue> queues, ClaimQueues(session, backend, limit, now));
+  for (const std::string& id : PickFairly(std::move(queues), limit)) {
+    VT_ASSIGN_OR_RETURN(std::vector<Task> tasks, Select(session, sql_.claim_one, [&](RowWriter& w) {
+                          w.Text(id).Text(owner).Time(lease_expiry).Int(CompareMicros(now));
+                        }));
+    // Gone only if another writer took it between the pick and now, which
+    // the engines' transactions rule out; skipped rather than failed.
+    for (Task& task : tasks) claimed.push_back(std::move(task));
+  }
+  return claimed;
 }
 
 absl::Status TaskTable::RenewLeases(SqlSession& session, absl::string_view owner,
@@ -290,6 +383,7 @@ absl::StatusOr<InsertResult> TaskTable::Insert(SqlSession& session, InsertHooks&
                                    absl::StrCat("store image of task ", task.id)));
   }
   VT_ASSIGN_OR_RETURN(task.target_filename_stub, hooks.AllocateStub(task.target_filename_stub));
+  if (task.caller.empty()) task.caller = kAnonymousCaller;
   if (task.create_time == absl::InfinitePast()) task.create_time = clock.Now();
   if (task.update_time == absl::InfinitePast()) task.update_time = task.create_time;
   task.version = 1;

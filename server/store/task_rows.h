@@ -44,9 +44,25 @@ absl::StatusOr<std::string> ProbeStub(
     const std::string& base, int64_t& next,
     absl::FunctionRef<absl::StatusOr<bool>(const std::string&)> is_free);
 
-// Binds kClaimBackend .. kClaimLimit.
-void BindClaim(RowWriter& out, absl::string_view backend, absl::string_view owner,
-               absl::Time lease_expiry, absl::Time now, int limit);
+// One caller's side of a fair claim at a backend.
+struct ClaimCandidate {
+  std::string id;
+  int priority = 0;
+  absl::Time create_time = absl::InfinitePast();
+};
+struct CallerQueue {
+  std::string caller;
+  int64_t active = 0;                  // tasks SUBMITTING..DOWNLOADING at the backend
+  std::vector<ClaimCandidate> next;    // its claimable tasks, best first
+};
+
+// Up to `limit` task ids in claim order. Priority first: the best next task
+// of any caller at the highest priority left. Among the callers whose next
+// task has that priority, the one holding the fewest slots (counting the
+// ones picked so far) goes first, ties to the older task: callers with
+// equal shares take turns, round robin, and a caller with a long queue
+// cannot hold a slot another caller's task is waiting for.
+std::vector<std::string> PickFairly(std::vector<CallerQueue> queues, int limit);
 
 class TaskTable {
  public:
@@ -65,6 +81,14 @@ class TaskTable {
                                                     absl::Time now) const;
   absl::StatusOr<absl::Time> NextQueuedTime(SqlSession& session, absl::string_view backend) const;
   absl::StatusOr<int64_t> CountQueued(SqlSession& session) const;
+  absl::StatusOr<int64_t> CountQueuedOf(SqlSession& session, absl::string_view caller) const;
+  // ClaimQueued's contract with the slots of `backend` shared fairly between
+  // its callers (PickFairly), inside the session's transaction. Reads one
+  // index probe per caller with QUEUED tasks at the backend; on PostgreSQL
+  // the candidate rows are locked, skipping rows another claim holds.
+  absl::StatusOr<std::vector<Task>> Claim(SqlSession& session, absl::string_view backend,
+                                          int limit, absl::Time now, absl::string_view owner,
+                                          absl::Time lease_expiry) const;
   absl::Status RenewLeases(SqlSession& session, absl::string_view owner,
                            absl::Time lease_expiry) const;
 
@@ -96,6 +120,10 @@ class TaskTable {
   // spec; ALREADY_EXISTS for another spec.
   absl::StatusOr<std::vector<Task>> FindByRequestId(SqlSession& session, const Task& task) const;
   absl::Status InsertLabels(SqlSession& session, const Task& task) const;
+  // The callers' sides of a claim of `backend`.
+  absl::StatusOr<std::vector<CallerQueue>> ClaimQueues(SqlSession& session,
+                                                       absl::string_view backend, int limit,
+                                                       absl::Time now) const;
   // SQL and parameter numbers of a List page.
   std::string ListSql(const ListQuery& query, size_t states) const;
 

@@ -45,12 +45,25 @@ std::string UpdateSql(const Dialect& d) {
                       " AND version = ", d.Param(2), " RETURNING ", TaskColumnList());
 }
 
-std::string ClaimableSql(const Dialect& d) {
-  const std::string now = d.Param(kClaimNow);
-  return absl::StrCat(" WHERE state = 1 AND backend = ", d.Param(kClaimBackend),
+// A loose index scan of tasks_caller_claim: one index probe per caller.
+std::string ClaimCallersSql(const Dialect& d) {
+  const std::string backend = d.Param(1, "text");
+  return absl::StrCat(
+      "WITH RECURSIVE c(caller) AS (SELECT MIN(caller) FROM tasks WHERE state = 1 AND backend = ",
+      backend,
+      " UNION ALL SELECT (SELECT MIN(t.caller) FROM tasks t WHERE t.state = 1 AND t.backend = ",
+      backend, " AND t.caller > c.caller) FROM c WHERE c.caller IS NOT NULL)",
+      " SELECT caller FROM c WHERE caller IS NOT NULL");
+}
+
+std::string ClaimHeadSql(const Dialect& d) {
+  const std::string now = d.Param(3, "bigint");
+  return absl::StrCat("SELECT id, priority, create_time FROM tasks WHERE state = 1 AND backend = ",
+                      d.Param(1), " AND caller = ", d.Param(2),
                       " AND (next_attempt_time IS NULL OR next_attempt_time <= ", now,
                       ") AND (lease_owner = '' OR lease_expiry IS NULL OR lease_expiry <= ", now,
-                      ") ORDER BY priority DESC, create_time, id LIMIT ", d.Param(kClaimLimit));
+                      ") ORDER BY priority DESC, create_time, id LIMIT ", d.Param(4),
+                      d.kind() == Dialect::Kind::kPostgres ? " FOR UPDATE SKIP LOCKED" : "");
 }
 
 // Terminal and not waiting for a provider cancel: a task retention may
@@ -106,7 +119,14 @@ TaskStatements::TaskStatements(const Dialect& d)
           "DELETE FROM stub_counters WHERE base = ", d.Param(1, "text"),
           " AND NOT EXISTS (SELECT 1 FROM tasks WHERE target_filename_stub = ", d.Param(1, "text"),
           ")")),
-      claimable(ClaimableSql(d)) {}
+      claim_callers(ClaimCallersSql(d)),
+      claim_active(absl::StrCat("SELECT caller, COUNT(*) FROM tasks WHERE backend = ", d.Param(1),
+                                " AND state BETWEEN 2 AND 4 GROUP BY caller")),
+      claim_head(ClaimHeadSql(d)),
+      claim_one(absl::StrCat("UPDATE tasks SET ", ClaimSet(""), " WHERE id = ", d.Param(1),
+                             " AND state = 1 RETURNING ", columns)),
+      count_queued_of(absl::StrCat("SELECT COUNT(*) FROM tasks WHERE state = 1 AND caller = ",
+                                   d.Param(1))) {}
 
 std::string TaskStatements::ClaimSet(absl::string_view table) const {
   const std::string now = dialect.Param(kClaimNow);

@@ -12,12 +12,10 @@
 
 namespace videotask::store::internal {
 
-// Parameters of the claim statements: BindClaim's order.
-inline constexpr int kClaimBackend = 1;
+// Parameters of ClaimSet (claim_one binds the task id as parameter 1).
 inline constexpr int kClaimOwner = 2;
 inline constexpr int kClaimLeaseExpiry = 3;
 inline constexpr int kClaimNow = 4;
-inline constexpr int kClaimLimit = 5;
 
 struct TaskStatements {
   explicit TaskStatements(const Dialect& dialect);
@@ -46,9 +44,17 @@ struct TaskStatements {
   // base: drops its stub counter when no task has that stub (counters are
   // only where probing starts).
   const std::string forget_stub_counter;
-  // WHERE/ORDER/LIMIT of the claimable tasks of a backend (kClaimBackend,
-  // kClaimNow, kClaimLimit), after "SELECT id FROM tasks".
-  const std::string claimable;
+  // The fair claim (TaskTable::Claim), each over an index of SchemaCallers:
+  // the callers with QUEUED tasks at a backend (backend), the slots each
+  // caller holds there (backend -> caller, count), a caller's next claimable
+  // tasks (backend, caller, now, limit -> id, priority, create_time; rows
+  // locked, skipping locked ones, where the engine can), and the claim of
+  // one picked task (id, owner, lease_expiry, now; ClaimSet's numbers).
+  const std::string claim_callers;
+  const std::string claim_active;
+  const std::string claim_head;
+  const std::string claim_one;
+  const std::string count_queued_of;  // caller -> count
   // The SET list that claims a row (kClaimOwner, kClaimLeaseExpiry,
   // kClaimNow); `table` qualifies the column reads ("t." or "").
   std::string ClaimSet(absl::string_view table) const;

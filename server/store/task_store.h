@@ -48,6 +48,7 @@ struct ListQuery {
   std::string backend;                // "" = any
   std::map<std::string, std::string> labels;  // all must match
   std::optional<ListCursor> after;
+  std::string caller;  // "" = any
 };
 
 struct ListPage {
@@ -95,9 +96,12 @@ class TaskStore {
 
   // One transaction: takes up to `limit` QUEUED tasks of `backend` whose
   // next_attempt_time <= now and whose lease is free or expired, highest
-  // priority first then oldest first, and moves them to SUBMITTING with the
-  // lease (owner, lease_expiry), attempt_count + 1 and start_time set when
-  // unset. Returns them as stored.
+  // priority first, the slots shared fairly between callers within a
+  // priority (the caller holding the fewest tasks SUBMITTING..DOWNLOADING
+  // at the backend first, ties to the oldest task), oldest first within a
+  // caller, and moves them to SUBMITTING with the lease (owner,
+  // lease_expiry), attempt_count + 1 and start_time set when unset. Returns
+  // them as stored, in claim order.
   virtual absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                         absl::Time now,
                                                         absl::string_view owner,
@@ -118,6 +122,9 @@ class TaskStore {
 
   // QUEUED tasks (all backends), for the queue-full check and metrics.
   virtual absl::StatusOr<int64_t> CountQueued() = 0;
+  // QUEUED tasks of one caller (all backends), for --max_queued_per_caller:
+  // an index range of that caller's QUEUED tasks.
+  virtual absl::StatusOr<int64_t> CountQueuedOf(absl::string_view caller) = 0;
 
   // Limits of one backend that a store shared by several processes enforces
   // globally in ClaimQueued (at most `max_concurrency` tasks SUBMITTING,

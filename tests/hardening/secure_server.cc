@@ -10,7 +10,9 @@ namespace videotask::testing {
 
 absl::Status SecureServer::Start(const std::string& data_dir,
                                  const auth::SecurityOptions& security) {
-  absl::StatusOr<std::unique_ptr<App>> app = App::Create(TestConfig(data_dir), clock_, nullptr);
+  AppConfig config = TestConfig(data_dir);
+  config.tokens = security.tokens;
+  absl::StatusOr<std::unique_ptr<App>> app = App::Create(std::move(config), clock_, nullptr);
   if (!app.ok()) return app.status();
   app_ = *std::move(app);
   if (absl::Status started = app_->Start(); !started.ok()) return started;

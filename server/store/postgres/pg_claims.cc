@@ -35,17 +35,6 @@ constexpr char kCountActiveSql[] =
     "SELECT COUNT(*) FROM tasks WHERE backend = $1 AND state BETWEEN 2 AND 4";
 constexpr char kSetNextFreeSql[] = "UPDATE backend_limits SET next_free_at = $2 WHERE backend = $1";
 
-// One statement: picks the claimable tasks (skipping rows another
-// transaction holds) and moves them to SUBMITTING.
-const std::string& ClaimSql(const internal::TaskStatements& sql) {
-  static const std::string* const kSql = new std::string(
-      absl::StrCat("WITH picked AS (SELECT id FROM tasks", sql.claimable,
-                   " FOR UPDATE SKIP LOCKED) UPDATE tasks t SET ", sql.ClaimSet("t."),
-                   " FROM picked WHERE t.id = picked.id AND t.state = 1 RETURNING ",
-                   internal::TaskColumnList("t.")));
-  return *kSql;
-}
-
 }  // namespace
 
 absl::StatusOr<int> PgTaskStore::LimitClaim(Connection& conn, const std::string& backend, int limit,
@@ -84,14 +73,7 @@ absl::StatusOr<std::vector<Task>> PgTaskStore::ClaimBatch(Connection& conn,
   if (limit <= 0) return std::vector<Task>();
   pg::PgSession session(conn);
   VT_ASSIGN_OR_RETURN(std::vector<Task> tasks,
-                      table_.Select(session, ClaimSql(table_.sql()), [&](internal::RowWriter& w) {
-                        internal::BindClaim(w, backend, owner, lease_expiry, now, limit);
-                      }));
-  std::sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) {
-    if (a.spec.priority != b.spec.priority) return a.spec.priority > b.spec.priority;
-    if (a.create_time != b.create_time) return a.create_time < b.create_time;
-    return a.id < b.id;
-  });
+                      table_.Claim(session, backend, limit, now, owner, lease_expiry));
   if (limits.has_value() && limits->min_interval > absl::ZeroDuration() && !tasks.empty()) {
     VT_RETURN_IF_ERROR(conn.Exec(kSetNextFreeSql, Params().Text(backend).Int(
                                                       CompareMicros(now + limits->min_interval)))

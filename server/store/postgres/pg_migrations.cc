@@ -52,6 +52,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaV2(internal::Dialect::Postgres()),
       internal::SchemaAttemptsAndPauses(internal::Dialect::Postgres()),
       internal::SchemaRetention(internal::Dialect::Postgres()),
+      internal::SchemaCallers(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

@@ -17,6 +17,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaV2(internal::Dialect::Sqlite()),
       internal::SchemaAttemptsAndPauses(internal::Dialect::Sqlite()),
       internal::SchemaRetention(internal::Dialect::Sqlite()),
+      internal::SchemaCallers(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

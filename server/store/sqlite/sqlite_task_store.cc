@@ -32,7 +32,6 @@ using internal::RowWriter;
 using sqlite::Database;
 using sqlite::SqliteSession;
 
-constexpr char kClaimCandidatesPrefix[] = "SELECT id FROM tasks";
 constexpr char kReleaseLeasesSql[] =
     "UPDATE tasks SET lease_owner = '', lease_expiry = NULL WHERE lease_owner <> ''";
 
@@ -226,39 +225,13 @@ absl::StatusOr<Task> SqliteTaskStore::Update(const Task& task) {
   return result;
 }
 
-// Candidates first, then one UPDATE each: SQLite has no UPDATE ... LIMIT
-// with an ORDER BY in every build.
+// The fair claim of the store core, on the writer connection.
 absl::StatusOr<std::vector<Task>> SqliteTaskStore::ClaimBatch(const std::string& backend, int limit,
                                                               absl::Time now,
                                                               const std::string& owner,
                                                               absl::Time lease_expiry) {
   SqliteSession session(writer_db_);
-  const internal::TaskStatements& sql = table_.sql();
-  auto bind = [&](RowWriter& w) {
-    internal::BindClaim(w, backend, owner, lease_expiry, now, limit);
-  };
-  std::vector<std::string> ids;
-  VT_RETURN_IF_ERROR(session.Query(absl::StrCat(kClaimCandidatesPrefix, sql.claimable), bind,
-                                   [&](const RowReader& row) {
-                                     ids.push_back(row.Text(0));
-                                     return absl::OkStatus();
-                                   }));
-  // The claim of one id: its parameter takes kClaimLimit's place.
-  const std::string claim_one =
-      absl::StrCat("UPDATE tasks SET ", sql.ClaimSet(""),
-                   " WHERE id = ", sql.dialect.Param(internal::kClaimLimit),
-                   " AND state = 1 RETURNING ", sql.columns);
-  std::vector<Task> claimed;
-  claimed.reserve(ids.size());
-  for (const std::string& id : ids) {
-    VT_ASSIGN_OR_RETURN(
-        std::vector<Task> tasks, table_.Select(session, claim_one, [&](RowWriter& w) {
-          w.Text(backend).Text(owner).Time(lease_expiry).Int(CompareMicros(now)).Text(id);
-        }));
-    if (tasks.empty()) return absl::InternalError(absl::StrCat("claimed task ", id, " vanished"));
-    claimed.push_back(std::move(tasks.front()));
-  }
-  return claimed;
+  return table_.Claim(session, backend, limit, now, owner, lease_expiry);
 }
 
 absl::StatusOr<std::vector<Task>> SqliteTaskStore::ClaimQueued(absl::string_view backend, int limit,

@@ -161,33 +161,44 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   const std::vector<std::string> v1 = SchemaObjects(before);
   EXPECT_EQ(v1.size(), 14u);  // 4 tables, 10 indexes
   const std::vector<std::string> latest = SchemaObjects(now);
-  // Later steps add tasks.model_options_json, tasks.attempts_json and
-  // tasks.output_removed_time, the table backend_pauses, replace the index
-  // tasks_live_image by tasks_kept_image (images kept for retries) and add
-  // the retention indexes tasks_ended and tasks_output_kept; nothing else.
+  // Later steps add tasks.model_options_json, tasks.attempts_json,
+  // tasks.output_removed_time and tasks.caller, the table backend_pauses,
+  // replace the index tasks_live_image by tasks_kept_image (images kept for
+  // retries), add the retention indexes tasks_ended and tasks_output_kept and
+  // four tasks_caller_* indexes, and drop tasks_claim; nothing else.
   std::vector<std::string> expected_v1;
+  int caller_indexes = 0;
   for (const std::string& object : latest) {
     if (object.rfind("table backend_pauses ", 0) == 0) continue;
     if (object.rfind("index sqlite_autoindex_backend_pauses", 0) == 0) continue;
     if (object.rfind("index tasks_ended ", 0) == 0) continue;
     if (object.rfind("index tasks_output_kept ", 0) == 0) continue;
+    if (object.rfind("index tasks_caller_", 0) == 0) {
+      ++caller_indexes;
+      continue;
+    }
     if (object.rfind("index tasks_kept_image ", 0) == 0) {
       EXPECT_THAT(object, ::testing::HasSubstr("state <> 5"));
       continue;
     }
     expected_v1.push_back(object);
   }
+  EXPECT_EQ(caller_indexes, 4);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
-    if (object.rfind("index tasks_live_image ", 0) != 0) v1_kept.push_back(object);
+    if (object.rfind("index tasks_live_image ", 0) == 0) continue;
+    if (object.rfind("index tasks_claim ", 0) == 0) continue;
+    v1_kept.push_back(object);
   }
+  ASSERT_EQ(v1_kept.size(), v1.size() - 2);
   ASSERT_EQ(expected_v1.size(), v1_kept.size());
-  EXPECT_EQ(latest.size(), v1.size() + 3);
   for (size_t i = 0; i < v1_kept.size(); ++i) {
     if (v1_kept[i].rfind("table tasks ", 0) == 0) {
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("model_options_json TEXT"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("attempts_json TEXT"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
+      EXPECT_THAT(expected_v1[i],
+                  ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }

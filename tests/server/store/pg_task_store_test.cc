@@ -210,7 +210,8 @@ TEST_F(PgSharedStoreTest, ConcurrencyLimitIsGlobal) {
                                                    {TaskState::kSubmitting, TaskState::kRunning},
                                                    "mock",
                                                    {},
-                                                   std::nullopt}));
+                                                   std::nullopt,
+                                                   ""}));
         {
           absl::MutexLock lock(&mu);
           max_seen = std::max(max_seen, static_cast<int>(page.tasks.size()));

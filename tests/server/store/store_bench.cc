@@ -34,6 +34,7 @@ Task MakeTask(int64_t n, absl::Time now, absl::BitGen& rng) {
   t.spec.ratio = "1280:720";
   t.spec.duration_seconds = 4;
   t.spec.labels = {{"team", absl::StrCat("t", n % 10)}, {"env", n % 2 ? "prod" : "dev"}};
+  t.caller = absl::StrCat("caller-", (n / 100) % 20);  // QUEUED ones spread over 20 callers
   t.target_filename_stub = absl::StrCat("image_", n, "_video");
   t.state = n % 100 == 0 ? TaskState::kQueued : (n % 7 == 0 ? TaskState::kFailed : TaskState::kSucceeded);
   t.create_time = now;
@@ -109,7 +110,7 @@ int Run(int argc, char** argv) {
     const char* name;
     ListQuery query;
   };
-  std::vector<Case> cases(6);
+  std::vector<Case> cases(7);
   cases[0].name = "unfiltered";
   cases[1].name = "state=QUEUED";
   cases[1].query.states = {TaskState::kQueued};
@@ -122,6 +123,8 @@ int Run(int argc, char** argv) {
   cases[5].name = "QUEUED+label env=prod";
   cases[5].query.states = {TaskState::kQueued};
   cases[5].query.labels = {{"env", "prod"}};
+  cases[6].name = "caller=caller-3";
+  cases[6].query.caller = "caller-3";
   for (Case& c : cases) {
     std::vector<double> lat;
     ListQuery q = c.query;
@@ -150,9 +153,23 @@ int Run(int argc, char** argv) {
   std::printf("CountQueued %lld in %.3f ms\n", static_cast<long long>(count.ok() ? *count : -1),
               Ms(std::chrono::steady_clock::now() - t0));
   t0 = std::chrono::steady_clock::now();
-  auto claimed = store->ClaimQueued("mock", 10, clock.Now(), "bench", clock.Now() + absl::Minutes(1));
-  std::printf("ClaimQueued %zu in %.3f ms\n", claimed.ok() ? claimed->size() : 0,
+  auto caller_count = store->CountQueuedOf("caller-3");
+  std::printf("CountQueuedOf(caller-3) %lld in %.3f ms\n",
+              static_cast<long long>(caller_count.ok() ? *caller_count : -1),
               Ms(std::chrono::steady_clock::now() - t0));
+  // Fair claims among the 20 callers with QUEUED tasks (of runway).
+  std::vector<double> claim_ms;
+  size_t claimed_total = 0;
+  for (int i = 0; i < 50; ++i) {
+    t0 = std::chrono::steady_clock::now();
+    auto claimed =
+        store->ClaimQueued("runway", 10, clock.Now(), "bench", clock.Now() + absl::Minutes(1));
+    claim_ms.push_back(Ms(std::chrono::steady_clock::now() - t0));
+    claimed_total += claimed.ok() ? claimed->size() : 0;
+  }
+  std::sort(claim_ms.begin(), claim_ms.end());
+  std::printf("ClaimQueued x10, 20 callers: %zu claimed, p50 %.3f ms  max %.3f ms\n",
+              claimed_total, claim_ms[claim_ms.size() / 2], claim_ms.back());
   return 0;
 }
 

@@ -197,6 +197,10 @@ TEST(SchemaTest, DialectsDifferOnlyInTypesAndKeys) {
   EXPECT_THAT(later, HasSubstr("since BIGINT NOT NULL"));
   EXPECT_THAT(SchemaRetention(Dialect::Postgres()),
               HasSubstr("ADD COLUMN output_removed_time BIGINT"));
+  EXPECT_THAT(SchemaV2(Dialect::Sqlite()), Not(HasSubstr("caller")));
+  EXPECT_THAT(SchemaCallers(Dialect::Postgres()),
+              HasSubstr("ADD COLUMN caller TEXT NOT NULL DEFAULT 'anonymous'"));
+  EXPECT_THAT(SchemaCallers(Dialect::Sqlite()), HasSubstr("tasks_caller_claim"));
 }
 
 TEST(SchemaTest, VersionChecks) {
@@ -252,6 +256,42 @@ TEST(ProbeStubTest, TakesTheFirstFreeSuffixAndAdvances) {
                         })
                   .status(),
               StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+}
+
+TEST(PickFairlyTest, PriorityFirstThenFewestSlotsThenOldest) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  auto at = [&](int s) { return t0 + absl::Seconds(s); };
+  // alice holds 2 slots, bob none, carol 1; bob's and carol's tasks are newer.
+  std::vector<CallerQueue> queues = {
+      {"alice", 2, {{"a1", 0, at(1)}, {"a2", 0, at(2)}, {"a3", 0, at(3)}, {"a4", 0, at(4)}}},
+      {"bob", 0, {{"b1", 0, at(10)}, {"b2", 0, at(11)}}},
+      {"carol", 1, {{"c1", 3, at(20)}, {"c2", 0, at(21)}}},
+  };
+  // c1 (priority 3) first; then bob (0 slots), then bob again (1 < 2), then
+  // the three with 2 take turns by their oldest task: a1, c2, then bob has
+  // nothing left, so alice.
+  EXPECT_THAT(PickFairly(queues, 10),
+              ::testing::ElementsAre("c1", "b1", "b2", "a1", "c2", "a2", "a3", "a4"));
+  EXPECT_THAT(PickFairly(queues, 3), ::testing::ElementsAre("c1", "b1", "b2"));
+  EXPECT_TRUE(PickFairly(queues, 0).empty());
+  EXPECT_TRUE(PickFairly({}, 5).empty());
+  // One caller: its own order, untouched.
+  EXPECT_THAT(PickFairly({queues[0]}, 2), ::testing::ElementsAre("a1", "a2"));
+}
+
+TEST(PickFairlyTest, EqualSharesTakeTurnsRoundRobin) {
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  std::vector<CallerQueue> queues;
+  for (const char* caller : {"x", "y", "z"}) {
+    CallerQueue q{caller, 0, {}};
+    for (int i = 0; i < 3; ++i) {
+      q.next.push_back({absl::StrCat(caller, i), 0, t0 + absl::Seconds(i) +
+                                                      absl::Milliseconds(caller[0] - 'x')});
+    }
+    queues.push_back(q);
+  }
+  EXPECT_THAT(PickFairly(queues, 7),
+              ::testing::ElementsAre("x0", "y0", "z0", "x1", "y1", "z1", "x2"));
 }
 
 }  // namespace
