@@ -1,0 +1,290 @@
+// The dashboard's routes against a real server: the in-process gRPC
+// service, a real SQLite file, the mock backend, and the real HTTP port on
+// 127.0.0.1:0, read with a real HTTP client.
+#include "server/dashboard/dashboard.h"
+
+#include <httplib.h>
+
+#include <memory>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "server/auth/auth.h"
+#include "server/http/http_server.h"
+#include "tests/testing/server_fixture.h"
+
+namespace videotask::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "dashboard-test-token-0123456789";
+
+class DashboardTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    if (HasFatalFailure()) return;
+  }
+  void TearDown() override {
+    StopHttp();
+    ServerTest::TearDown();
+  }
+
+  void StartHttp(bool with_token) {
+    http::HttpServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.threads = 8;
+    if (with_token) {
+      options.tokens = std::make_shared<const auth::TokenChecker>(std::vector<std::string>{kToken});
+    }
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> server = http::HttpServer::Create(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    http_ = std::move(*server);
+    dashboard::DashboardOptions d;
+    d.channel = server_->InProcessChannel(grpc::ChannelArguments());
+    d.store = &app_->store();
+    d.clock = &clock_;
+    d.event_check_interval = absl::Milliseconds(20);
+    dashboard_ = std::make_unique<dashboard::Dashboard>(d);
+    dashboard_->AddRoutes(*http_);
+    ASSERT_TRUE(http_->Start().ok());
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", http_->port());
+    client_->set_read_timeout(10, 0);
+    if (with_token) client_->set_bearer_token_auth(kToken);
+  }
+  void StopHttp() {
+    if (dashboard_ != nullptr) dashboard_->Shutdown();
+    if (http_ != nullptr) http_->Stop();
+    client_.reset();
+    http_.reset();
+    dashboard_.reset();
+  }
+
+  v1::Task Submit(const std::string& filename, std::map<std::string, std::string> labels = {},
+                  int seed = 0) {
+    v1::SubmitTaskRequest request = PngRequest(filename, seed);
+    for (const auto& [k, v] : labels) (*request.mutable_spec()->mutable_labels())[k] = v;
+    request.mutable_spec()->set_prompt_text("<img src=x onerror=alert(1)>");
+    grpc::ClientContext ctx;
+    v1::Task task;
+    grpc::Status status = stub_->SubmitTask(&ctx, request, &task);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return task;
+  }
+
+  json GetJson(const std::string& path, int want_status = 200) {
+    httplib::Result res = client_->Get(path);
+    if (!res) {
+      ADD_FAILURE() << "no answer for " << path;
+      return json();
+    }
+    EXPECT_EQ(res->status, want_status) << path << ": " << res->body;
+    EXPECT_EQ(res->get_header_value("Content-Security-Policy"),
+              dashboard::kContentSecurityPolicy);
+    return json::parse(res->body, nullptr, false);
+  }
+
+  std::unique_ptr<http::HttpServer> http_;
+  std::unique_ptr<dashboard::Dashboard> dashboard_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(DashboardTest, ServesTheEmbeddedPageWithAStrictPolicy) {
+  StartHttp(false);
+  httplib::Result res = client_->Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->get_header_value("Content-Type"), StartsWith("text/html"));
+  EXPECT_THAT(res->body, HasSubstr("<script type=\"module\" src=\"/app.js\">"));
+  EXPECT_THAT(res->get_header_value("Content-Security-Policy"), HasSubstr("default-src 'none'"));
+  EXPECT_THAT(res->get_header_value("Content-Security-Policy"), HasSubstr("script-src 'self'"));
+  res = client_->Get("/app.js");
+  ASSERT_TRUE(res);
+  EXPECT_THAT(res->get_header_value("Content-Type"), StartsWith("text/javascript"));
+  EXPECT_THAT(res->body, HasSubstr("textContent"));
+  EXPECT_THAT(res->body, ::testing::Not(HasSubstr("innerHTML")));
+}
+
+TEST_F(DashboardTest, ListsFiltersAndPagesThroughTheService) {
+  StartHttp(false);
+  v1::Task hero = Submit("product_hero_03.png", {{"batch", "a"}, {"mock.latency_ms", "600000"}}, 1);
+  v1::Task other = Submit("elegant_draft.png", {{"batch", "b"}, {"mock.latency_ms", "600000"}}, 2);
+  json all = GetJson("/api/tasks");
+  ASSERT_EQ(all["tasks"].size(), 2u);
+  EXPECT_EQ(all["tasks"][0]["id"], other.id());  // newest first
+  EXPECT_EQ(all["tasks"][1]["targetFilenameStub"], "product_hero_video");
+  EXPECT_EQ(all["tasks"][1]["spec"]["promptText"], "<img src=x onerror=alert(1)>");
+
+  json by_label = GetJson("/api/tasks?label=batch%3Da");
+  ASSERT_EQ(by_label["tasks"].size(), 1u);
+  EXPECT_EQ(by_label["tasks"][0]["id"], hero.id());
+  json by_text = GetJson("/api/tasks?q=HERO");
+  ASSERT_EQ(by_text["tasks"].size(), 1u);
+  EXPECT_EQ(by_text["tasks"][0]["id"], hero.id());
+  json by_id = GetJson("/api/tasks?q=" + other.id());
+  ASSERT_EQ(by_id["tasks"].size(), 1u);
+  json none = GetJson("/api/tasks?state=SUCCEEDED");
+  EXPECT_FALSE(none.contains("tasks"));
+
+  json page1 = GetJson("/api/tasks?page_size=1");
+  ASSERT_EQ(page1["tasks"].size(), 1u);
+  ASSERT_TRUE(page1.contains("nextPageToken"));
+  json page2 = GetJson("/api/tasks?page_size=1&page_token=" +
+                       page1["nextPageToken"].get<std::string>());
+  ASSERT_EQ(page2["tasks"].size(), 1u);
+  EXPECT_EQ(page2["tasks"][0]["id"], hero.id());
+
+  json bad = GetJson("/api/tasks?state=running", 400);
+  EXPECT_EQ(bad["code"], "INVALID_ARGUMENT");
+  EXPECT_THAT(bad["message"].get<std::string>(), HasSubstr("parameter state"));
+  json missing = GetJson("/api/tasks/01J0Z3YV6Q8W3C2M5N7P9R1T4X", 404);
+  EXPECT_EQ(missing["code"], "NOT_FOUND");
+}
+
+TEST_F(DashboardTest, OverviewCountsPerBackendAndState) {
+  StartHttp(false);
+  Submit("a.png", {{"mock.latency_ms", "600000"}}, 1);
+  v1::Task failed = Submit("b.png", {{"mock.outcome", "fail"}}, 2);
+  WaitTerminal(failed.id());
+  json o = GetJson("/api/overview");
+  ASSERT_EQ(o["backends"].size(), 1u);
+  EXPECT_EQ(o["backends"][0]["name"], "mock");
+  EXPECT_EQ(o["backends"][0]["counts"]["FAILED"], 1);
+  EXPECT_EQ(o["backends"][0]["maxConcurrency"], 64);
+}
+
+TEST_F(DashboardTest, CancelNeedsJsonAndCancelsThroughTheService) {
+  StartHttp(false);
+  v1::Task task = Submit("stuck.png", {{"mock.latency_ms", "600000"}});
+  const std::string path = "/api/tasks/" + task.id() + "/cancel";
+  httplib::Result form = client_->Post(path, "x=1", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 400);
+  httplib::Result res = client_->Post(path, "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["state"], "CANCELLED");
+  grpc::ClientContext ctx;
+  v1::GetTaskRequest get;
+  get.set_id(task.id());
+  v1::Task now;
+  ASSERT_TRUE(stub_->GetTask(&ctx, get, &now).ok());
+  EXPECT_EQ(now.state(), v1::CANCELLED);
+  res = client_->Post(path, "{}", "application/json");  // already finished
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 409);
+  EXPECT_EQ(json::parse(res->body)["code"], "FAILED_PRECONDITION");
+}
+
+TEST_F(DashboardTest, MediaTicketsServeTheImageAndTheVideoWithRanges) {
+  StartHttp(false);
+  v1::Task task = WaitTerminal(Submit("clip.png", {}, 7).id());
+  ASSERT_EQ(task.state(), v1::SUCCEEDED);
+  httplib::Result issued = client_->Post("/api/tasks/" + task.id() + "/media", "{}",
+                                         "application/json");
+  ASSERT_TRUE(issued);
+  ASSERT_EQ(issued->status, 200) << issued->body;
+  json media = json::parse(issued->body);
+  const std::string video = media["video"];
+  EXPECT_THAT(video, ::testing::MatchesRegex("/media/[0-9a-f]{32}/video"));
+
+  httplib::Client anonymous("127.0.0.1", http_->port());
+  httplib::Result image = anonymous.Get(media["image"].get<std::string>());
+  ASSERT_TRUE(image);
+  EXPECT_EQ(image->status, 200);
+  EXPECT_EQ(image->get_header_value("Content-Type"), "image/png");
+  EXPECT_EQ(image->body, TinyPng(7));
+
+  httplib::Result whole = anonymous.Get(video);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(whole->status, 200);
+  EXPECT_EQ(static_cast<int64_t>(whole->body.size()), task.output_size_bytes());
+  httplib::Result part = anonymous.Get(video, {{"Range", "bytes=100-199"}});
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->body, whole->body.substr(100, 100));
+  EXPECT_EQ(part->get_header_value("Content-Range"),
+            "bytes 100-199/" + std::to_string(task.output_size_bytes()));
+  httplib::Result download = anonymous.Get(media["download"].get<std::string>());
+  ASSERT_TRUE(download);
+  EXPECT_EQ(download->get_header_value("Content-Disposition"),
+            "attachment; filename=\"clip_video.mp4\"");
+
+  httplib::Result forged = anonymous.Get("/media/0123456789abcdef0123456789abcdef/video");
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 404);
+}
+
+TEST_F(DashboardTest, WithTokensDataNeedsOneButThePageLoads) {
+  StartHttp(true);
+  httplib::Client anonymous("127.0.0.1", http_->port());
+  for (const char* path : {"/api/tasks", "/api/overview", "/api/events", "/api/capabilities"}) {
+    httplib::Result res = anonymous.Get(path);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401) << path;
+  }
+  httplib::Result post = anonymous.Post("/api/tasks/x/cancel", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  httplib::Result page = anonymous.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  GetJson("/api/tasks");  // with the token
+}
+
+// Reads Server-Sent Events from `path` until `done` says so or 10 s pass.
+std::string ReadEvents(httplib::Client& client, const std::string& path,
+                       const std::function<bool(const std::string&)>& done) {
+  std::string got;
+  client.Get(path, [&](const char* data, size_t size) {
+    got.append(data, size);
+    return !done(got);
+  });
+  return got;
+}
+
+TEST_F(DashboardTest, EventsPushTheOverviewWhenTheQueueChanges) {
+  StartHttp(false);
+  int events = 0;
+  bool submitted = false;
+  std::string got = ReadEvents(*client_, "/api/events", [&](const std::string& body) {
+    int n = 0;
+    for (size_t at = body.find("event: overview"); at != std::string::npos;
+         at = body.find("event: overview", at + 1)) {
+      ++n;
+    }
+    if (n > events) {
+      events = n;
+      if (!submitted) {
+        submitted = true;
+        Submit("live.png", {{"mock.latency_ms", "600000"}});
+      }
+    }
+    return body.find("\"QUEUED\":1") != std::string::npos ||
+           body.find("\"SUBMITTING\":1") != std::string::npos ||
+           body.find("\"RUNNING\":1") != std::string::npos;
+  });
+  EXPECT_GE(events, 2) << got;
+  EXPECT_THAT(got, StartsWith("event: overview\ndata: {"));
+}
+
+TEST_F(DashboardTest, WatchStreamsATaskUntilItEnds) {
+  StartHttp(false);
+  v1::Task task = Submit("watched.png", {{"mock.latency_ms", "300"}});
+  std::string got = ReadEvents(*client_, "/api/tasks/" + task.id() + "/watch",
+                               [](const std::string&) { return false; });
+  EXPECT_THAT(got, HasSubstr("event: task\ndata: {"));
+  EXPECT_THAT(got, HasSubstr("\"state\":\"SUCCEEDED\""));
+  httplib::Result missing = client_->Get("/api/tasks/01J0Z3YV6Q8W3C2M5N7P9R1T4X/watch");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+}
+
+}  // namespace
+}  // namespace videotask::testing
