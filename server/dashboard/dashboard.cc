@@ -190,7 +190,8 @@ void Dashboard::IssueMedia(const Request& req, Response& res) {
   if (!status.ok()) return Fail(res, status);
   std::string base = absl::StrCat("/media/", tickets_.Issue(task.id()));
   nlohmann::json j;
-  j["image"] = base + "/image";
+  // The store keeps an input image only while a live task needs it.
+  if (options_.store->ReadImage(task.image_sha256()).ok()) j["image"] = base + "/image";
   if (task.state() == v1::SUCCEEDED) {
     j["video"] = base + "/video";
     j["download"] = base + "/video?download=1";

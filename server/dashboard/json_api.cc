@@ -129,8 +129,9 @@ absl::StatusOr<ListQuery> ParseListQuery(const std::multimap<std::string, std::s
 
 bool MatchesText(const v1::Task& task, absl::string_view text) {
   if (text.empty()) return true;
-  return absl::StrContainsIgnoreCase(task.id(), text) ||
-         absl::StrContainsIgnoreCase(task.target_filename_stub(), text);
+  const std::string needle = absl::AsciiStrToLower(text);
+  return absl::StrContains(absl::AsciiStrToLower(task.id()), needle) ||
+         absl::StrContains(absl::AsciiStrToLower(task.target_filename_stub()), needle);
 }
 
 std::string OverviewJson(const v1::ListBackendsResponse& backends,
@@ -162,7 +163,7 @@ std::string OverviewJson(const v1::ListBackendsResponse& backends,
     b["active"] = active;
     for (const store::OldestQueued& o : oldest) {
       if (o.backend == name) {
-        b["oldestQueuedTime"] = absl::FormatTime(absl::RFC3339_full, o.create_time, absl::UTCTimeZone());
+        b["oldestQueuedTime"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", o.create_time, absl::UTCTimeZone());
       }
     }
     list.push_back(std::move(b));

@@ -239,8 +239,9 @@ async function main() {
   check(dl.status === 200 && /attachment/.test(dl.disposition) &&
     dl.size === Number(liveTask.output_size_bytes ?? liveTask.outputSizeBytes),
   'the download link serves the whole video', JSON.stringify(dl));
-  const thumb = await page.$eval('#t-image', (img) => ({ w: img.naturalWidth, hidden: img.hidden }));
-  check(!thumb.hidden && thumb.w === 320, 'the task page shows the input image', JSON.stringify(thumb));
+  const caption = await page.$eval('#t-image-caption', (c) => c.textContent);
+  check(/not kept/.test(caption), 'a finished task\'s page says its input image is not kept',
+    caption);
   await page.screenshot({ path: join(opts.out, 'dashboard-task.png'), fullPage: true });
 
   // 4. A failed task's page says why it failed.
@@ -261,6 +262,11 @@ async function main() {
   await page.waitForFunction((id) => document.getElementById('t-id').textContent === id,
     {}, stuckId);
   await page.waitForSelector('#t-cancel:not([hidden])');
+  const thumb = await page.waitForFunction(() => {
+    const img = document.getElementById('t-image');
+    return !img.hidden && img.complete && img.naturalWidth > 0 && img.naturalWidth;
+  }, { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => 0);
+  check(thumb === 320, 'the task page shows the input image as a thumbnail', String(thumb));
   await page.click('#t-cancel');
   await page.waitForFunction(() => document.getElementById('t-action-result').textContent
     === 'Cancelled.', { timeout: 10000 });

@@ -42,7 +42,10 @@ async function api(path, options = {}) {
     init.body = '{}';
   }
   const res = await fetch(path, init);
-  if (res.status === 401) throw new Unauthorized();
+  if (res.status === 401) {
+    await res.text().catch(() => '');  // read it out, so the request ends
+    throw new Unauthorized();
+  }
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) throw new ApiError(res.status, body);
@@ -54,8 +57,11 @@ async function api(path, options = {}) {
 // the stream ends.
 async function readEvents(path, onEvent, signal) {
   const res = await fetch(path, { headers: authHeaders(), cache: 'no-store', signal });
-  if (res.status === 401) throw new Unauthorized();
-  if (!res.ok || !res.body) throw new ApiError(res.status, null);
+  if (res.status === 401 || !res.ok || !res.body) {
+    await res.text().catch(() => '');
+    if (res.status === 401) throw new Unauthorized();
+    throw new ApiError(res.status, null);
+  }
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -289,6 +295,9 @@ async function loadMedia(t) {
   if (media.image && !img.getAttribute('src')) {
     img.src = media.image;
     img.hidden = false;
+    $('t-image-caption').textContent = 'input image';
+  } else if (!media.image && !img.getAttribute('src')) {
+    $('t-image-caption').textContent = 'input image: not kept once the task ended';
   }
   const video = $('t-video');
   if (media.video && t.state === 'SUCCEEDED' && !video.getAttribute('src')) {

@@ -194,12 +194,24 @@ TEST_F(DashboardTest, MediaTicketsServeTheImageAndTheVideoWithRanges) {
   const std::string video = media["video"];
   EXPECT_THAT(video, ::testing::MatchesRegex("/media/[0-9a-f]{32}/video"));
 
+  // The store lets an image go once its task ended; a live task's is there.
+  EXPECT_FALSE(media.contains("image"));
+  v1::Task running = Submit("running.png", {{"mock.latency_ms", "600000"}}, 8);
+  httplib::Result issued_running = client_->Post("/api/tasks/" + running.id() + "/media", "{}",
+                                                 "application/json");
+  ASSERT_TRUE(issued_running);
+  json running_media = json::parse(issued_running->body);
+  EXPECT_FALSE(running_media.contains("video"));
   httplib::Client anonymous("127.0.0.1", http_->port());
-  httplib::Result image = anonymous.Get(media["image"].get<std::string>());
+  httplib::Result image = anonymous.Get(running_media["image"].get<std::string>());
   ASSERT_TRUE(image);
   EXPECT_EQ(image->status, 200);
   EXPECT_EQ(image->get_header_value("Content-Type"), "image/png");
-  EXPECT_EQ(image->body, TinyPng(7));
+  EXPECT_EQ(image->body, TinyPng(8));
+  httplib::Result no_video = anonymous.Get(
+      running_media["image"].get<std::string>().substr(0, 39) + "/video");
+  ASSERT_TRUE(no_video);
+  EXPECT_EQ(no_video->status, 409);
 
   httplib::Result whole = anonymous.Get(video);
   ASSERT_TRUE(whole);

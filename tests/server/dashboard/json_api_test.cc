@@ -35,9 +35,9 @@ TEST(ParseListQuery, TakesEveryFilter) {
 
 TEST(ParseListQuery, NamesTheBadParameter) {
   struct Case {
-    const char* name;
-    const char* value;
-    const char* says;
+    std::string name;
+    std::string value;
+    std::string says;
   };
   for (const Case& c : {Case{"state", "running", "parameter state: one of QUEUED"},
                         Case{"state", "STATE_UNSPECIFIED", "parameter state"},
@@ -45,7 +45,7 @@ TEST(ParseListQuery, NamesTheBadParameter) {
                         Case{"label", "=x", "parameter label"},
                         Case{"page_size", "-1", "parameter page_size"},
                         Case{"page_size", "ten", "parameter page_size"},
-                        Case{"q", std::string(201, 'x').c_str(), "parameter q: at most 200"},
+                        Case{"q", std::string(201, 'x'), "parameter q: at most 200"},
                         Case{"sort", "x", "parameter sort: unknown"}}) {
     absl::StatusOr<ListQuery> q = ParseListQuery({{c.name, c.value}});
     ASSERT_FALSE(q.ok()) << c.name << "=" << c.value;
