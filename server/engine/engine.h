@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -35,6 +36,7 @@
 #include "common/executor.h"
 #include "server/domain/start_request.h"
 #include "server/domain/task.h"
+#include "server/engine/engine_observer.h"
 #include "server/engine/error_policy.h"
 #include "server/engine/output_writer.h"
 #include "server/engine/rate_limiter.h"
@@ -51,6 +53,9 @@ struct EngineOptions {
   std::string output_dir;
   int64_t max_output_bytes = int64_t{512} << 20;
   int64_t max_queued_tasks = 1'000'000;
+  // Told of transitions, provider calls and retries (metrics). Borrowed,
+  // outlives the engine; null = none.
+  EngineObserver* observer = nullptr;
 };
 
 // One enabled backend with its limits.
@@ -177,6 +182,11 @@ class Engine {
   // it has ended meanwhile (a cancel).
   void OnConflict(const std::string& task_id);
   bool Stopping() const ABSL_LOCKS_EXCLUDED(mu_);
+  // options_.observer, or one that ignores everything.
+  EngineObserver& observer() const;
+  // Calls the backend through `call`, reporting the call's outcome and time.
+  template <typename Call>
+  auto TimedCall(absl::string_view backend, ProviderOp op, Call call) -> decltype(call());
 
   const EngineOptions options_;
   store::TaskStore& store_;
@@ -202,6 +212,18 @@ class Engine {
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread dispatcher_;
 };
+
+template <typename Call>
+auto Engine::TimedCall(absl::string_view backend, ProviderOp op, Call call) -> decltype(call()) {
+  const absl::Time began = absl::Now();  // wall time of the call, whatever the engine's clock
+  auto result = call();
+  if constexpr (std::is_same_v<decltype(result), absl::Status>) {
+    observer().OnProviderCall(backend, op, result, absl::Now() - began);
+  } else {
+    observer().OnProviderCall(backend, op, result.status(), absl::Now() - began);
+  }
+  return result;
+}
 
 }  // namespace videotask::engine
 

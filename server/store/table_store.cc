@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "server/store/state_counts.h"
+
 namespace videotask::store::internal {
 
 template <typename T, typename Read>
@@ -36,6 +38,16 @@ absl::StatusOr<absl::Time> TableStore::NextQueuedTime(absl::string_view backend)
 
 absl::StatusOr<int64_t> TableStore::CountQueued() {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueued(s); });
+}
+
+absl::StatusOr<std::vector<StateCount>> TableStore::CountByState() {
+  return OnReadSession<std::vector<StateCount>>(
+      [&](SqlSession& s) { return ReadStateCounts(s, dialect_); });
+}
+
+absl::StatusOr<std::vector<OldestQueued>> TableStore::OldestQueuedTimes() {
+  return OnReadSession<std::vector<OldestQueued>>(
+      [&](SqlSession& s) { return ReadOldestQueued(s, dialect_); });
 }
 
 }  // namespace videotask::store::internal

@@ -26,15 +26,18 @@ class TableStore : public TaskStore {
                                                     absl::Time now) override;
   absl::StatusOr<absl::Time> NextQueuedTime(absl::string_view backend) override;
   absl::StatusOr<int64_t> CountQueued() override;
+  absl::StatusOr<std::vector<StateCount>> CountByState() override;
+  absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() override;
 
  protected:
-  explicit TableStore(const Dialect& dialect) : table_(dialect) {}
+  explicit TableStore(const Dialect& dialect) : table_(dialect), dialect_(dialect) {}
 
   // Runs `fn` with a session for reads, on the calling thread (SQLite: a
   // reader connection; PostgreSQL: a pooled one). Thread-safe.
   virtual absl::Status WithReadSession(absl::FunctionRef<absl::Status(SqlSession&)> fn) = 0;
 
   const TaskTable table_;
+  const Dialect& dialect_;
 
  private:
   // `read`'s answer on a read session.

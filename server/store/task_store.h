@@ -55,6 +55,30 @@ struct ListPage {
   bool has_more = false;
 };
 
+// Tasks of one backend in one state (metrics).
+struct StateCount {
+  std::string backend;
+  TaskState state = TaskState::kQueued;
+  int64_t count = 0;
+};
+
+// When the oldest QUEUED task of a backend was created (metrics).
+struct OldestQueued {
+  std::string backend;
+  absl::Time create_time;
+};
+
+// What a store reports about its own work, for metrics. Injected through the
+// store's options; calls come from store threads, so implementations are
+// thread-safe and cheap (no I/O, no long locks).
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // One group-commit transaction: its duration, the writes it held (tasks
+  // inserted or updated) and whether it committed.
+  virtual void OnCommit(absl::Duration elapsed, int writes, bool committed) = 0;
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
@@ -121,6 +145,17 @@ class TaskStore {
   // Called with tasks changed by other processes sharing the store, so their
   // watchers see the change. A single-process store never calls it.
   virtual void SetChangeListener(std::function<void(const Task&)> listener) {}
+
+  // Tasks per (backend, state), zero counts left out. Kept as counts by the
+  // database (triggers), so this costs the same at any queue size; a shared
+  // store counts every process's tasks.
+  virtual absl::StatusOr<std::vector<StateCount>> CountByState() {
+    return absl::UnimplementedError("this store keeps no state counts");
+  }
+  // The oldest QUEUED task of each backend that has one.
+  virtual absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() {
+    return absl::UnimplementedError("this store keeps no state counts");
+  }
 
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;

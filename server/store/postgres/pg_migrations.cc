@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/store/schema.h"
+#include "server/store/state_counts.h"
 
 namespace videotask::store::pg {
 namespace {
@@ -50,6 +51,7 @@ const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       absl::StrCat(internal::SchemaV1(internal::Dialect::Postgres()), kPostgresV1),
       internal::SchemaV2(internal::Dialect::Postgres()),
+      internal::SchemaStateCounts(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

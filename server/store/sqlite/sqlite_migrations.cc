@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/store/schema.h"
+#include "server/store/state_counts.h"
 
 namespace videotask::store {
 namespace {
@@ -15,6 +16,7 @@ const std::vector<std::string>& Steps() {
   static const std::vector<std::string>* const kSteps = new std::vector<std::string>{
       internal::SchemaV1(internal::Dialect::Sqlite()),
       internal::SchemaV2(internal::Dialect::Sqlite()),
+      internal::SchemaStateCounts(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }
