@@ -30,6 +30,7 @@
 #include "common/status_macros.h"
 #include "server/app.h"
 #include "server/auth/auth.h"
+#include "server/dashboard/dashboard.h"
 #include "server/http/http_server.h"
 #include "server/http/probes.h"
 #include "server/metrics/rpc_interceptor.h"
@@ -110,9 +111,13 @@ ABSL_FLAG(std::string, log_format, "text",
           "text, or json: one JSON object per line (time, level, message, and task_id, backend, "
           "provider_task_id, request_id where known).");
 ABSL_FLAG(std::string, http_listen, "127.0.0.1:50052",
-          "Address of the HTTP port (host:port): /metrics (Prometheus), /healthz, /readyz. Empty "
+          "Address of the HTTP port (host:port): /metrics (Prometheus), /healthz, /readyz and the "
+          "dashboard (/, see --http_dashboard). Empty "
           "= no HTTP port; port 0 picks a free port (see --http_port_file). Uses the TLS and "
           "token flags of gRPC; /healthz and /readyz need no token.");
+ABSL_FLAG(bool, http_dashboard, true,
+          "Serve the operators' web dashboard at / on the HTTP port (its data needs the bearer "
+          "token when --auth_token_file is set).");
 ABSL_FLAG(std::string, http_port_file, "",
           "When set, the HTTP port actually bound is written to this file (decimal, newline).");
 ABSL_FLAG(absl::Duration, drain_delay, absl::ZeroDuration(),
@@ -230,12 +235,14 @@ void LogSecurity(const auth::SecurityOptions& security) {
 // The HTTP port with its routes, or null when --http_listen is empty.
 absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const auth::SecurityOptions& security,
                                                             App& app,
-                                                            const http::Readiness& readiness) {
+                                                            const http::Readiness& readiness,
+                                                            dashboard::Dashboard* dashboard) {
   if (absl::GetFlag(FLAGS_http_listen).empty()) return nullptr;
   http::HttpServerOptions options;
   options.listen = absl::GetFlag(FLAGS_http_listen);
   options.tls = security.tls;
   options.tokens = security.tokens;
+  options.threads = 16;  // the dashboard's event streams each hold one while open
   VT_ASSIGN_OR_RETURN(std::unique_ptr<http::HttpServer> server,
                       http::HttpServer::Create(options));
   http::AddProbeRoutes(*server, readiness);
@@ -244,9 +251,10 @@ absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const auth::Security
               [&metrics](const httplib::Request&, httplib::Response& res) {
                 res.set_content(metrics.Scrape(), "text/plain; version=0.0.4; charset=utf-8");
               });
+  if (dashboard != nullptr) dashboard->AddRoutes(*server);
   VT_RETURN_IF_ERROR(server->Start());
-  VT_LOG_INFO("HTTP ({}) on port {}: /metrics, /healthz, /readyz", server->tls() ? "TLS" : "plain",
-              server->port());
+  VT_LOG_INFO("HTTP ({}) on port {}: /metrics, /healthz, /readyz{}", server->tls() ? "TLS" : "plain",
+              server->port(), dashboard != nullptr ? ", the dashboard at /" : "");
   if (!absl::GetFlag(FLAGS_http_port_file).empty()) {
     absl::Status written = WriteFileAtomically(absl::GetFlag(FLAGS_http_port_file),
                                                absl::StrCat(server->port(), "\n"));
@@ -322,8 +330,18 @@ int Run() {
   }
   http::Readiness readiness;
   AddReadinessChecks(**app, readiness);
+  // The dashboard calls the service itself, in process: the same code, and
+  // the same rules, as a gRPC caller (its token is checked by the HTTP port).
+  std::unique_ptr<dashboard::Dashboard> dashboard;
+  if (absl::GetFlag(FLAGS_http_dashboard)) {
+    dashboard::DashboardOptions dashboard_options;
+    dashboard_options.channel = server->InProcessChannel(grpc::ChannelArguments());
+    dashboard_options.store = &(*app)->store();
+    dashboard_options.clock = &clock;
+    dashboard = std::make_unique<dashboard::Dashboard>(dashboard_options);
+  }
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server =
-      StartHttp(security, **app, readiness);
+      StartHttp(security, **app, readiness, dashboard.get());
   if (!http_server.ok()) {
     VT_LOG_ERROR("cannot start the HTTP port: {}", http_server.status().message());
     server->Shutdown();
@@ -352,6 +370,7 @@ int Run() {
     server->GetHealthCheckService()->SetServingStatus(kServiceName, false);
     server->GetHealthCheckService()->SetServingStatus(false);
     absl::SleepFor(absl::GetFlag(FLAGS_drain_delay));
+    if (dashboard != nullptr) dashboard->Shutdown();  // ends its event streams
     (*app)->BeginDrain();
     server->Shutdown(std::chrono::system_clock::now() +
                      absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));

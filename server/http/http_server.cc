@@ -75,8 +75,16 @@ bool HttpServer::Authorized(const httplib::Request& request) const {
 }
 
 void HttpServer::Get(const std::string& path, Access access, Handler handler) {
-  server_->Get(path, [this, access, handler = std::move(handler)](const httplib::Request& req,
-                                                                    httplib::Response& res) {
+  server_->Get(path, Guard(access, std::move(handler)));
+}
+
+void HttpServer::Post(const std::string& path, Access access, Handler handler) {
+  server_->Post(path, Guard(access, std::move(handler)));
+}
+
+HttpServer::Handler HttpServer::Guard(Access access, Handler handler) const {
+  return [this, access, handler = std::move(handler)](const httplib::Request& req,
+                                                      httplib::Response& res) {
     if (access == Access::kProtected && !Authorized(req)) {
       res.status = 401;
       res.set_header("WWW-Authenticate", "Bearer");
@@ -84,7 +92,7 @@ void HttpServer::Get(const std::string& path, Access access, Handler handler) {
       return;
     }
     handler(req, res);
-  });
+  };
 }
 
 absl::Status HttpServer::Start() {

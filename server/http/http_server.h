@@ -43,6 +43,8 @@ class HttpServer {
 
   // Adds a GET route (exact path). Call before Start().
   void Get(const std::string& path, Access access, Handler handler);
+  // Adds a POST route (exact path). Call before Start().
+  void Post(const std::string& path, Access access, Handler handler);
 
   // Binds and serves on a thread of its own. UNAVAILABLE when the address
   // cannot be bound.
@@ -57,6 +59,8 @@ class HttpServer {
   HttpServer(HttpServerOptions options, std::unique_ptr<httplib::Server> server, std::string host,
              int port);
   bool Authorized(const httplib::Request& request) const;
+  // `handler` behind the token check of `access`.
+  Handler Guard(Access access, Handler handler) const;
 
   const HttpServerOptions options_;
   std::unique_ptr<httplib::Server> server_;
