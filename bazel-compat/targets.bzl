@@ -29,6 +29,8 @@ LIBRARIES = [
     "vt_api",
     "vt_app",
     "vt_auth",
+    "vt_metrics",
+    "vt_http",
     "vt_client_channel",
     "vt_cli",
     "vt_loadgen",
@@ -44,6 +46,7 @@ LIBRARIES = [
     "vt_hardening_testing",
     "vt_store_conformance",
     "vt_pg_testing",
+    "vt_metrics_testing",
 ]
 
 # In the `bin` package of @videotask_src.
@@ -75,6 +78,7 @@ UNIT_TESTS = [
     "transitions_test",
     "error_policy_test",
     "store_test",
+    "metrics_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",
     "replicas_test",
@@ -89,6 +93,7 @@ INTEGRATION_TESTS = [
     "validation_integration_test",
     "videotaskd_binary_test",
     "watch_scale_test",
+    "metrics_binary_test",
     "runway_integration_test",
     "fal_integration_test",
     "replicate_integration_test",
