@@ -30,6 +30,8 @@ LIBRARIES = [
     "vt_app",
     "vt_auth",
     "vt_dashboard",
+    "vt_metrics",
+    "vt_http",
     "vt_client_channel",
     "vt_cli",
     "vt_loadgen",
@@ -45,6 +47,7 @@ LIBRARIES = [
     "vt_hardening_testing",
     "vt_store_conformance",
     "vt_pg_testing",
+    "vt_metrics_testing",
 ]
 
 # In the `bin` package of @videotask_src.
@@ -77,6 +80,7 @@ UNIT_TESTS = [
     "error_policy_test",
     "store_test",
     "dashboard_json_test",
+    "metrics_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",
     "replicas_test",
@@ -91,6 +95,7 @@ INTEGRATION_TESTS = [
     "validation_integration_test",
     "videotaskd_binary_test",
     "watch_scale_test",
+    "metrics_binary_test",
     "runway_integration_test",
     "fal_integration_test",
     "replicate_integration_test",

@@ -296,6 +296,14 @@ int Run() {
     return 2;
   }
   const auth::SecurityOptions& security = secured->options;
+  if (std::string host, listen = absl::GetFlag(FLAGS_http_listen); !listen.empty()) {
+    int http_port = 0;
+    absl::Status valid = http::SplitHostPort(listen, host, http_port);
+    if (!valid.ok()) {
+      VT_LOG_ERROR("{}", valid.message());
+      return 2;
+    }
+  }
   SystemClock clock;
   absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock);
   if (!app.ok()) {

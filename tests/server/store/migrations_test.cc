@@ -161,13 +161,23 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   const std::vector<std::string> v1 = SchemaObjects(before);
   EXPECT_EQ(v1.size(), 14u);  // 4 tables, 10 indexes
   const std::vector<std::string> latest = SchemaObjects(now);
+  // The state counts (SchemaStateCounts): their table and three triggers.
+  std::vector<std::string> without_counts;
+  for (const std::string& o : latest) {
+    if (o.find(" task_state_counts ") != std::string::npos ||
+        o.rfind("trigger tasks_count_", 0) == 0) {
+      continue;
+    }
+    without_counts.push_back(o);
+  }
+  EXPECT_EQ(latest.size() - without_counts.size(), 4u);
   // v2 adds tasks.model_options_json, nothing else.
-  ASSERT_EQ(latest.size(), v1.size());
+  ASSERT_EQ(without_counts.size(), v1.size());
   for (size_t i = 0; i < v1.size(); ++i) {
     if (v1[i].rfind("table tasks ", 0) == 0) {
-      EXPECT_THAT(latest[i], ::testing::HasSubstr("model_options_json TEXT"));
+      EXPECT_THAT(without_counts[i], ::testing::HasSubstr("model_options_json TEXT"));
     } else {
-      EXPECT_EQ(latest[i], v1[i]);
+      EXPECT_EQ(without_counts[i], v1[i]);
     }
   }
   // An existing v1 file migrates to exactly what a new file gets.

@@ -24,6 +24,7 @@
 #include "common/status_macros.h"
 #include "server/domain/task.h"
 #include "server/store/sqlite/sqlite.h"
+#include "server/store/sqlite/sqlite_migrations.h"
 #include "tests/server/store/store_conformance.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
@@ -191,7 +192,7 @@ TEST_F(SqliteTaskStoreTest, RefusesADatabaseFromANewerBinary) {
   {
     VT_ASSERT_OK_AND_ASSIGN(sqlite::Database db,
                             sqlite::Database::Open(path, SQLITE_OPEN_READWRITE));
-    VT_ASSERT_OK(db.ExecScript("PRAGMA user_version = 2"));
+    VT_ASSERT_OK(db.ExecScript(absl::StrCat("PRAGMA user_version = ", LatestSchemaVersion())));
   }
   VT_EXPECT_OK(SqliteTaskStore::Open(Options()).status());
 }
