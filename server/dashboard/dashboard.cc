@@ -13,6 +13,7 @@
 #include "server/api/image_input.h"
 #include "server/dashboard/assets.h"
 #include "server/dashboard/json_api.h"
+#include "server/dashboard/retry_call.h"
 
 namespace videotask::dashboard {
 namespace {
@@ -79,13 +80,14 @@ void Dashboard::AddRoutes(http::HttpServer& server) {
   server.Get(R"(/api/tasks/([^/]+))", Access::kProtected, wrap(&Dashboard::GetTask));
   server.Get(R"(/api/tasks/([^/]+)/watch)", Access::kProtected, wrap(&Dashboard::WatchTask));
   server.Post(R"(/api/tasks/([^/]+)/cancel)", Access::kProtected, wrap(&Dashboard::CancelTask));
+  server.Post(R"(/api/tasks/([^/]+)/retry)", Access::kProtected, wrap(&Dashboard::RetryTask));
   server.Post(R"(/api/tasks/([^/]+)/media)", Access::kProtected, wrap(&Dashboard::IssueMedia));
   server.Get(R"(/media/([0-9a-f]{32})/(image|video))", Access::kOpen, wrap(&Dashboard::Media));
 }
 
 void Dashboard::Capabilities(const Request&, Response& res) {
   nlohmann::json j;
-  j["retry"] = false;  // no RetryTask in the service yet
+  j["retry"] = ServiceHasRetry();
   Json(res, 200, j.dump());
 }
 
@@ -176,6 +178,19 @@ void Dashboard::CancelTask(const Request& req, Response& res) {
   grpc::ClientContext ctx;
   Prepare(ctx);
   grpc::Status status = stub_->CancelTask(&ctx, request, &task);
+  if (!status.ok()) return Fail(res, status);
+  Json(res, 200, ToJson(task));
+}
+
+void Dashboard::RetryTask(const Request& req, Response& res) {
+  if (!IsJsonPost(req)) {
+    return Fail(res, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "Content-Type must be application/json"));
+  }
+  v1::Task task;
+  grpc::ClientContext ctx;
+  Prepare(ctx);
+  grpc::Status status = CallRetryTask(options_.channel, ctx, req.matches[1], task);
   if (!status.ok()) return Fail(res, status);
   Json(res, 200, ToJson(task));
 }

@@ -14,6 +14,8 @@
 //   GET  /api/tasks/{id}                            GetTask
 //   GET  /api/tasks/{id}/watch                      WatchTask as Server-Sent Events
 //   POST /api/tasks/{id}/cancel                     CancelTask
+//   POST /api/tasks/{id}/retry                      RetryTask, when the service has it
+//                                                   (retry_call.h; /api/capabilities says)
 //   POST /api/tasks/{id}/media                      a media ticket (media_tickets.h)
 //   GET  /media/{ticket}/image, /media/{ticket}/video[?download=1]
 // POSTs must be application/json: a cross-site form cannot send that
@@ -79,6 +81,7 @@ class Dashboard {
   void GetTask(const Request& req, Response& res);
   void WatchTask(const Request& req, Response& res);
   void CancelTask(const Request& req, Response& res);
+  void RetryTask(const Request& req, Response& res);
   void IssueMedia(const Request& req, Response& res);
   void Media(const Request& req, Response& res);
 

@@ -10,7 +10,8 @@
 // shows submitted tasks and their states change live; a failed task's page
 // says why (error and provider code); a finished task's page plays its
 // video (duration reported, seeking over Range requests) and links a
-// download; cancelling from the page cancels the task, as GetTask shows; a
+// download; cancelling from the page cancels the task, as GetTask shows;
+// retry shows only when the service has RetryTask, and then works; a
 // prompt and a label holding HTML render as text. Screenshots of the
 // overview and of a task page are saved in --out.
 import { spawn, execFile } from 'node:child_process';
@@ -256,6 +257,20 @@ async function main() {
   const cancelHidden = await page.$eval('#t-cancel', (b) => b.hidden);
   check(cancelHidden, 'a finished task offers no cancel');
   await page.screenshot({ path: join(opts.out, 'dashboard-failed-task.png'), fullPage: true });
+  const caps = await page.evaluate(async (token) => (await fetch('/api/capabilities',
+    { headers: { Authorization: `Bearer ${token}` } })).json(), TOKEN);
+  const retryHidden = await page.$eval('#t-retry', (b) => b.hidden);
+  if (caps.retry) {
+    check(!retryHidden, 'a failed task offers a retry (the service has RetryTask)');
+    await page.click('#t-retry');
+    await page.waitForFunction(() => document.getElementById('t-action-result').textContent
+      === 'Queued again.', { timeout: 10000 });
+    const retried = await getTask(failedId);
+    check(retried.state !== 'FAILED', 'retrying from the page queues the task again, as GetTask shows',
+      retried.state);
+  } else {
+    check(retryHidden, 'no retry is offered: this server has no RetryTask');
+  }
 
   // 5. Cancel a stuck task from its page.
   await page.goto(`${base}/#/task/${stuckId}`, { waitUntil: 'domcontentloaded' });

@@ -268,6 +268,13 @@ function renderTask(t) {
   field(dl, 'provider task id', t.providerTaskId);
   field(dl, 'provider status', t.providerStatus);
   field(dl, 'attempts', t.attemptCount || 0);
+  // Servers that keep each try's history list them (Task.attempts).
+  (t.attempts || []).forEach((a, i) => {
+    const parts = [a.state, a.providerTaskId, a.startTime && `from ${a.startTime}`,
+      a.endTime && `to ${a.endTime}`, a.error && `${a.error.code}${a.error.providerCode
+        ? ` (${a.error.providerCode})` : ''}: ${a.error.message || ''}`];
+    field(dl, `try ${i + 1}`, parts.filter(Boolean).join(' · '));
+  });
   if (t.error) {
     field(dl, 'error code', t.error.code);
     field(dl, 'provider code', t.error.providerCode);
@@ -339,6 +346,7 @@ async function showTask(id) {
     const needMedia = !last || (t.state === 'SUCCEEDED' && last.state !== 'SUCCEEDED');
     last = t;
     renderTask(t);
+    if (TERMINAL.has(t.state)) abort.abort();  // nothing more will change
     if (needMedia) guarded(() => loadMedia(t)).catch((e) => {
       $('task-error').textContent = e.message;
     });

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "server/auth/auth.h"
+#include "server/dashboard/retry_call.h"
 #include "server/http/http_server.h"
 #include "tests/testing/server_fixture.h"
 
@@ -180,6 +181,36 @@ TEST_F(DashboardTest, CancelNeedsJsonAndCancelsThroughTheService) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 409);
   EXPECT_EQ(json::parse(res->body)["code"], "FAILED_PRECONDITION");
+}
+
+// Retry is offered exactly when the service has RetryTask; then it goes
+// through the service like any gRPC caller's.
+TEST_F(DashboardTest, RetryFollowsTheServiceCapability) {
+  StartHttp(false);
+  const bool has_retry = dashboard::ServiceHasRetry();
+  EXPECT_EQ(GetJson("/api/capabilities")["retry"], has_retry);
+  v1::Task failed = WaitTerminal(Submit("retry_me.png", {{"mock.outcome", "fail"}}).id());
+  ASSERT_EQ(failed.state(), v1::FAILED);
+  httplib::Result res =
+      client_->Post("/api/tasks/" + failed.id() + "/retry", "{}", "application/json");
+  ASSERT_TRUE(res);
+  if (!has_retry) {
+    EXPECT_EQ(res->status, 501);
+    EXPECT_EQ(json::parse(res->body)["code"], "UNIMPLEMENTED");
+    return;
+  }
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(json::parse(res->body)["state"], "FAILED");
+  grpc::ClientContext ctx;
+  v1::GetTaskRequest get;
+  get.set_id(failed.id());
+  v1::Task now;
+  ASSERT_TRUE(stub_->GetTask(&ctx, get, &now).ok());
+  EXPECT_NE(now.state(), v1::FAILED);
+  httplib::Result missing = client_->Post("/api/tasks/01J0Z3YV6Q8W3C2M5N7P9R1T4X/retry", "{}",
+                                          "application/json");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST_F(DashboardTest, MediaTicketsServeTheImageAndTheVideoWithRanges) {
