@@ -12,11 +12,11 @@
 namespace videotask::dashboard {
 namespace {
 
-const google::protobuf::MethodDescriptor* RetryMethod() {
+const google::protobuf::MethodDescriptor* TaskMethod(const std::string& name) {
   const google::protobuf::ServiceDescriptor* service =
       v1::Task::descriptor()->file()->FindServiceByName("VideoTaskService");
   const google::protobuf::MethodDescriptor* method =
-      service == nullptr ? nullptr : service->FindMethodByName("RetryTask");
+      service == nullptr ? nullptr : service->FindMethodByName(name);
   if (method == nullptr || method->client_streaming() || method->server_streaming() ||
       method->output_type() != v1::Task::descriptor()) {
     return nullptr;
@@ -31,13 +31,19 @@ const google::protobuf::MethodDescriptor* RetryMethod() {
 
 }  // namespace
 
-bool ServiceHasRetry() { return RetryMethod() != nullptr; }
+bool ServiceHasRetry() { return TaskMethod("RetryTask") != nullptr; }
 
 grpc::Status CallRetryTask(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& ctx,
                            const std::string& id, v1::Task& task) {
-  const google::protobuf::MethodDescriptor* method = RetryMethod();
+  return CallTaskMethodById(channel, ctx, "RetryTask", id, task);
+}
+
+grpc::Status CallTaskMethodById(const std::shared_ptr<grpc::Channel>& channel,
+                                grpc::ClientContext& ctx, const std::string& name,
+                                const std::string& id, v1::Task& task) {
+  const google::protobuf::MethodDescriptor* method = TaskMethod(name);
   if (method == nullptr) {
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server has no RetryTask");
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server has no " + name);
   }
   google::protobuf::DynamicMessageFactory factory;
   std::unique_ptr<google::protobuf::Message> request(
@@ -51,9 +57,8 @@ grpc::Status CallRetryTask(const std::shared_ptr<grpc::Channel>& channel, grpc::
   grpc::Status status;
   absl::Notification done;
   grpc::GenericStub stub(channel);
-  const std::string name =
-      "/" + method->service()->full_name() + "/" + method->name();
-  stub.UnaryCall(&ctx, name, grpc::StubOptions(), &send, &receive, [&](grpc::Status s) {
+  const std::string path = "/" + method->service()->full_name() + "/" + method->name();
+  stub.UnaryCall(&ctx, path, grpc::StubOptions(), &send, &receive, [&](grpc::Status s) {
     status = std::move(s);
     done.Notify();
   });

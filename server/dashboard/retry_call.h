@@ -24,6 +24,13 @@ bool ServiceHasRetry();
 grpc::Status CallRetryTask(const std::shared_ptr<grpc::Channel>& channel, grpc::ClientContext& ctx,
                            const std::string& id, v1::Task& task);
 
+// The mechanism under CallRetryTask: calls VideoTaskService's unary method
+// `method` taking {string id} and answering a Task, by descriptor.
+// UNIMPLEMENTED when the service has no such method.
+grpc::Status CallTaskMethodById(const std::shared_ptr<grpc::Channel>& channel,
+                                grpc::ClientContext& ctx, const std::string& method,
+                                const std::string& id, v1::Task& task);
+
 }  // namespace videotask::dashboard
 
 #endif  // VIDEOTASK_SERVER_DASHBOARD_RETRY_CALL_H_

@@ -213,6 +213,27 @@ TEST_F(DashboardTest, RetryFollowsTheServiceCapability) {
   EXPECT_EQ(missing->status, 404);
 }
 
+// The descriptor-driven call RetryTask uses, on a method every server has.
+TEST_F(DashboardTest, CallsAMethodFoundByDescriptor) {
+  v1::Task task = Submit("by_descriptor.png", {{"mock.latency_ms", "600000"}});
+  std::shared_ptr<grpc::Channel> channel = server_->InProcessChannel(grpc::ChannelArguments());
+  grpc::ClientContext ctx;
+  v1::Task got;
+  grpc::Status status = dashboard::CallTaskMethodById(channel, ctx, "GetTask", task.id(), got);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(got.id(), task.id());
+  EXPECT_EQ(got.target_filename_stub(), "by_descriptor_video");
+  grpc::ClientContext ctx2;
+  status = dashboard::CallTaskMethodById(channel, ctx2, "GetTask", "01J0Z3YV6Q8W3C2M5N7P9R1T4X", got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext ctx3;
+  status = dashboard::CallTaskMethodById(channel, ctx3, "NoSuchMethod", task.id(), got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext ctx4;  // a method with another shape is not called
+  status = dashboard::CallTaskMethodById(channel, ctx4, "ListTasks", task.id(), got);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
 TEST_F(DashboardTest, MediaTicketsServeTheImageAndTheVideoWithRanges) {
   StartHttp(false);
   v1::Task task = WaitTerminal(Submit("clip.png", {}, 7).id());
