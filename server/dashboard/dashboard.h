@@ -24,6 +24,7 @@
 #ifndef VIDEOTASK_SERVER_DASHBOARD_DASHBOARD_H_
 #define VIDEOTASK_SERVER_DASHBOARD_DASHBOARD_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -54,9 +55,16 @@ struct DashboardOptions {
   absl::Duration ticket_lifetime = absl::Minutes(30);
   // How often an event stream looks for a changed overview.
   absl::Duration event_check_interval = absl::Milliseconds(500);
+  // An idle event stream sends a comment this often: a closed page is
+  // noticed (its writes fail) and its slot freed within about twice this.
+  absl::Duration keep_alive_interval = absl::Seconds(2);
   // Event streams end after this long (the page reconnects), so no
   // connection is held forever.
   absl::Duration stream_lifetime = absl::Minutes(5);
+  // Event streams open at once, at most; more get 503 (the page retries).
+  // Each holds an HTTP thread while open, so this must stay below the HTTP
+  // port's thread count, or /metrics scrapes would wait behind dashboards.
+  int max_streams = 8;
 };
 
 class Dashboard {
@@ -89,6 +97,9 @@ class Dashboard {
   grpc::Status OverviewJson(std::string& json);
   // Fills `ctx` with the call deadline.
   void Prepare(grpc::ClientContext& ctx) const;
+  // Takes a stream slot; false (and a 503 in `res`) when all are taken.
+  bool OpenStream(Response& res);
+  void CloseStream() { open_streams_.fetch_sub(1); }
   // GetTask through the service.
   grpc::Status FetchTask(const std::string& id, v1::Task& task);
 
@@ -96,6 +107,7 @@ class Dashboard {
   std::unique_ptr<v1::VideoTaskService::Stub> stub_;
   MediaTickets tickets_;
   absl::Notification stopping_;
+  std::atomic<int> open_streams_{0};
 };
 
 }  // namespace videotask::dashboard

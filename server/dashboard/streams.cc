@@ -17,8 +17,6 @@
 namespace videotask::dashboard {
 namespace {
 
-constexpr absl::Duration kKeepAlive = absl::Seconds(15);
-
 void StartEventStream(httplib::Response& res) {
   res.set_header("X-Accel-Buffering", "no");
 }
@@ -84,6 +82,17 @@ class WatchCall final : public grpc::ClientReadReactor<v1::Task> {
 
 }  // namespace
 
+bool Dashboard::OpenStream(Response& res) {
+  if (open_streams_.fetch_add(1) < options_.max_streams) return true;
+  open_streams_.fetch_sub(1);
+  res.status = 503;
+  res.set_header("Retry-After", "5");
+  res.set_content(ErrorJson(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                         "too many open dashboard event streams")),
+                  "application/json");
+  return false;
+}
+
 void Dashboard::Events(const Request&, Response& res) {
   struct State {
     std::string last;
@@ -93,6 +102,7 @@ void Dashboard::Events(const Request&, Response& res) {
   };
   auto state = std::make_shared<State>();
   state->end = absl::Now() + options_.stream_lifetime;
+  if (!OpenStream(res)) return;
   StartEventStream(res);
   res.set_chunked_content_provider(
       "text/event-stream", [this, state](size_t, httplib::DataSink& sink) {
@@ -114,13 +124,14 @@ void Dashboard::Events(const Request&, Response& res) {
         } else if (json != state->last) {
           out = SseEvent("overview", json);
           state->last = std::move(json);
-        } else if (now - state->last_write >= kKeepAlive) {
+        } else if (now - state->last_write >= options_.keep_alive_interval) {
           out = ": keep-alive\n\n";
         }
         if (out.empty()) return true;
         state->last_write = now;
         return sink.write(out.data(), out.size());
-      });
+      },
+      [this](bool) { CloseStream(); });
 }
 
 void Dashboard::WatchTask(const Request& req, Response& res) {
@@ -132,19 +143,31 @@ void Dashboard::WatchTask(const Request& req, Response& res) {
     res.set_content(ErrorJson(status), "application/json");
     return;
   }
+  if (!OpenStream(res)) return;
   auto call = std::make_shared<WatchCall>(*stub_, task.id(), options_.stream_lifetime);
+  auto last_write = std::make_shared<absl::Time>(absl::Now());
   StartEventStream(res);
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, call](size_t, httplib::DataSink& sink) {
+      [this, call, last_write](size_t, httplib::DataSink& sink) {
         if (stopping_.HasBeenNotified()) return false;
         std::string out;
         bool more = call->Next(options_.event_check_interval, out);
-        if (!out.empty() && !sink.write(out.data(), out.size())) return false;
+        absl::Time now = absl::Now();
+        if (out.empty() && more && now - *last_write >= options_.keep_alive_interval) {
+          out = ": keep-alive\n\n";
+        }
+        if (!out.empty()) {
+          *last_write = now;
+          if (!sink.write(out.data(), out.size())) return false;
+        }
         if (!more) sink.done();
         return true;
       },
-      [call](bool) { call->CancelAndWait(); });
+      [this, call](bool) {
+        call->CancelAndWait();
+        CloseStream();
+      });
 }
 
 }  // namespace videotask::dashboard

@@ -7,11 +7,13 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/synchronization/notification.h"
 #include "server/auth/auth.h"
 #include "server/dashboard/retry_call.h"
 #include "server/http/http_server.h"
@@ -52,6 +54,8 @@ class DashboardTest : public ServerTest {
     d.store = &app_->store();
     d.clock = &clock_;
     d.event_check_interval = absl::Milliseconds(20);
+    d.max_streams = max_streams_;
+    d.keep_alive_interval = absl::Milliseconds(50);
     dashboard_ = std::make_unique<dashboard::Dashboard>(d);
     dashboard_->AddRoutes(*http_);
     ASSERT_TRUE(http_->Start().ok());
@@ -94,6 +98,7 @@ class DashboardTest : public ServerTest {
   std::unique_ptr<http::HttpServer> http_;
   std::unique_ptr<dashboard::Dashboard> dashboard_;
   std::unique_ptr<httplib::Client> client_;
+  int max_streams_ = 8;
 };
 
 TEST_F(DashboardTest, ServesTheEmbeddedPageWithAStrictPolicy) {
@@ -336,6 +341,36 @@ TEST_F(DashboardTest, EventsPushTheOverviewWhenTheQueueChanges) {
   });
   EXPECT_GE(events, 2) << got;
   EXPECT_THAT(got, StartsWith("event: overview\ndata: {"));
+}
+
+TEST_F(DashboardTest, EventStreamsAreCappedAndTheirSlotsComeBack) {
+  max_streams_ = 1;
+  StartHttp(false);
+  httplib::Client first("127.0.0.1", http_->port());
+  absl::Notification opened, release;
+  std::thread holder([&] {
+    first.Get("/api/events", [&](const char*, size_t) {
+      if (!opened.HasBeenNotified()) opened.Notify();
+      return !release.WaitForNotificationWithTimeout(absl::Milliseconds(10));
+    });
+  });
+  opened.WaitForNotification();
+  httplib::Result refused = client_->Get("/api/events");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503);
+  EXPECT_EQ(refused->get_header_value("Retry-After"), "5");
+  release.Notify();
+  holder.join();
+  // The slot is free again once the first stream's connection is done.
+  int status = 0;
+  for (int i = 0; i < 200 && status != 200; ++i) {
+    ReadEvents(*client_, "/api/events", [&](const std::string& body) {
+      status = body.find("event: overview") != std::string::npos ? 200 : 503;
+      return true;
+    });
+    if (status != 200) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(status, 200);
 }
 
 TEST_F(DashboardTest, WatchStreamsATaskUntilItEnds) {
