@@ -79,6 +79,7 @@ UNIT_TESTS = [
     "error_policy_test",
     "store_test",
     "metrics_test",
+    "http_server_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",
     "replicas_test",
