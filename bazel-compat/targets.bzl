@@ -81,6 +81,7 @@ UNIT_TESTS = [
     "store_test",
     "dashboard_json_test",
     "metrics_test",
+    "http_server_test",
     # Needs a PostgreSQL cluster: built, skipped by `bazel test` (.bazelrc).
     "store_pg_test",
     "replicas_test",

@@ -1,9 +1,12 @@
 #include "server/http/http_server.h"
 
+#include <sys/socket.h>
+
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/files.h"
 #include "absl/memory/memory.h"
 
@@ -57,6 +60,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(HttpServerOptions
   server->set_read_timeout(options.read_timeout_seconds, 0);
   server->set_write_timeout(options.read_timeout_seconds, 0);
   server->set_payload_max_length(64 * 1024);  // routes are GETs
+  // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let a
+  // second server bind the same port and share its connections.
+  server->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server->set_default_headers({{"X-Content-Type-Options", "nosniff"},
                                {"Cache-Control", "no-store"}});
   return absl::WrapUnique(new HttpServer(std::move(options), std::move(server), host, port));
@@ -103,6 +112,9 @@ absl::Status HttpServer::Start() {
   }
   port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // Serving before returning: a stop() before the accept loop runs would be
+  // lost, and Stop() would wait forever.
+  for (int i = 0; i < 5000 && !server_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));
   return absl::OkStatus();
 }
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <gmock/gmock.h>
+#include <httplib.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "tests/hardening/test_pki.h"
 #include "tests/metrics/scrape.h"
 #include "tests/testing/daemon.h"
 #include "tests/testing/server_fixture.h"
@@ -123,8 +125,17 @@ TEST_F(MetricsBinaryTest, CountsFollowTheTasks) {
               grpc::StatusCode::INVALID_ARGUMENT);
   }
 
+  // A watcher of a slow task is counted while its stream is open.
+  grpc::ClientContext watch_ctx;
+  v1::WatchTaskRequest watch;
+  watch.set_id(ids.back());
+  std::unique_ptr<grpc::ClientReader<v1::Task>> stream = stub_->WatchTask(&watch_ctx, watch);
+  v1::Task first;
+  ASSERT_TRUE(stream->Read(&first));
+
   // While tasks flow: every submitted task is counted in exactly one state.
   std::map<std::string, double> m = Scrape();
+  EXPECT_GE(ValueOf(m, "videotask_watchers"), 1);
   EXPECT_EQ(ValueOf(m, "videotask_tasks_submitted_total{backend=\"mock\"}"), 12);
   EXPECT_EQ(SumOf(m, "videotask_tasks", {kMock}), 12);
   EXPECT_EQ(ValueOf(m, "videotask_rpc_requests_total{code=\"OK\",method=\"SubmitTask\"}"), 12);
@@ -141,8 +152,13 @@ TEST_F(MetricsBinaryTest, CountsFollowTheTasks) {
   ASSERT_EQ(succeeded, 8);
   ASSERT_EQ(failed, 4);
 
+  while (stream->Read(&first)) {
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  // Watchers leave when their call ends, a moment after the answer.
   m = ScrapeUntil([](const auto& m) {
-    return ValueOf(m, "videotask_tasks{backend=\"mock\",state=\"SUCCEEDED\"}") == 8;
+    return ValueOf(m, "videotask_tasks{backend=\"mock\",state=\"SUCCEEDED\"}") == 8 &&
+           ValueOf(m, "videotask_watchers") == 0;
   });
   EXPECT_EQ(ValueOf(m, "videotask_tasks{backend=\"mock\",state=\"SUCCEEDED\"}"), 8);
   EXPECT_EQ(ValueOf(m, "videotask_tasks{backend=\"mock\",state=\"FAILED\"}"), 4);
@@ -258,6 +274,29 @@ TEST_F(MetricsBinaryTest, TokensGuardMetricsButNotProbes) {
   EXPECT_EQ(HttpGet(daemon_.http_port(), "/readyz").status, 200);
   EXPECT_EQ(HttpGet(daemon_.http_port(), "/nothing-here", token).status, 404);
   EXPECT_THAT(daemon_.Log(), ::testing::Not(HasSubstr(token)));
+}
+
+TEST_F(MetricsBinaryTest, TlsFlagsMakeTheHttpPortHttps) {
+  absl::StatusOr<TestPki> pki = MakeTestPki(tmp_.path());
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  std::string error;
+  ASSERT_TRUE(daemon_.Start({"--data_dir=" + tmp_.path() + "/data", "--backends=mock",
+                             "--tls_cert=" + pki->server_cert_file,
+                             "--tls_key=" + pki->server_key_file},
+                            &error))
+      << error;
+  ASSERT_GT(daemon_.http_port(), 0);
+  // Plain HTTP gets no answer from a TLS port.
+  EXPECT_EQ(HttpGet(daemon_.http_port(), "/healthz").status, 0);
+  httplib::SSLClient client("127.0.0.1", daemon_.http_port());
+  client.set_ca_cert_path(pki->server_cert_file.c_str());
+  client.enable_server_certificate_verification(true);
+  httplib::Result healthz = client.Get("/healthz");
+  ASSERT_TRUE(healthz) << httplib::to_string(healthz.error());
+  EXPECT_EQ(healthz->status, 200);
+  httplib::Result metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("videotask_tasks{"));
 }
 
 TEST_F(MetricsBinaryTest, EmptyHttpListenTurnsThePortOff) {

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/status_macros.h"
 #include "server/domain/task.h"
+#include "server/store/postgres/pg_migrations.h"
 #include "tests/server/store/pg_test_db.h"
 #include "tests/server/store/store_conformance.h"
 #include "tests/testing/status_matchers.h"
@@ -371,7 +372,8 @@ TEST_F(PgSharedStoreTest, RefusesASchemaFromANewerBinary) {
   VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 42"));
   EXPECT_THAT(OpenStore().status(),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("newer than this binary")));
-  VT_ASSERT_OK(db_->Exec("UPDATE videotask_schema SET version = 2"));
+  VT_ASSERT_OK(db_->Exec(
+      absl::StrCat("UPDATE videotask_schema SET version = ", pg::LatestSchemaVersion())));
   VT_EXPECT_OK(OpenStore().status());
 }
 
