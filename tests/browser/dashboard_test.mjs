@@ -102,44 +102,10 @@ async function getTask(id) {
 
 let browser = null;
 
-async function main() {
-  await waitFor(() => daemonExited || (readPort(grpcPortFile) && readPort(httpPortFile)),
-    'videotaskd to serve');
-  if (daemonExited) throw new Error(`videotaskd exited:\n${log}`);
-  const base = `http://127.0.0.1:${readPort(httpPortFile)}`;
-  mkdirSync(opts.out, { recursive: true });
-
-  // Tasks that exist before the page opens: one fails with a provider code,
-  // one is stuck (to be cancelled), one carries HTML in its prompt and label.
-  const failedId = await submit('shot_01.png', 'fails at the provider', {
-    'mock.outcome': 'fail', 'mock.failure_code': 'SAFETY.INPUT.IMAGE', 'mock.latency_ms': '50',
-  });
-  const stuckId = await submit('shot_02_draft.png', 'never finishes', {
-    'mock.latency_ms': '3600000',
-  });
-
-  browser = await puppeteer.launch({
-    executablePath: opts.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--autoplay-policy=no-user-gesture-required',
-      '--no-first-run', '--disable-extensions', '--disable-background-networking'],
-  });
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
-  const dialogs = [];
-  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) pageErrors.push(m.text());
-  });
-  const requests = [];
-  page.on('request', (r) => requests.push({ url: r.url(), headers: r.headers() }));
-  const responses = [];
-  page.on('response', (r) => responses.push({ url: r.url(), status: r.status(),
-    headers: r.headers(), range: r.request().headers().range }));
-
-  // 1. Without a token: the login form, and no data.
+// 1. Without a token: the login form, and no data.
+async function signIn(t) {
+  const { page, base, responses } = t;
+  const stuckId = t.ids.stuck;
   const first = await page.goto(`${base}/`, { waitUntil: 'networkidle0' });
   const csp = first.headers()['content-security-policy'] || '';
   check(/default-src 'none'/.test(csp) && /script-src 'self'/.test(csp) && !/unsafe/.test(csp),
@@ -168,11 +134,15 @@ async function main() {
   await page.waitForSelector('#home:not([hidden])', { timeout: 10000 });
   await page.waitForSelector(`#tasks tr[data-id="${stuckId}"]`, { timeout: 10000 });
   check(true, 'after signing in the list shows the submitted tasks');
+}
 
-  // 2. Live: a task submitted now appears and moves to SUCCEEDED without a reload.
+// 2. Live: a task submitted now appears and moves to SUCCEEDED without a reload.
+async function watchTheQueueMove(t) {
+  const { page, base, requests } = t;
   const liveId = await submit('product_hero_03.png', XSS, {
     'mock.latency_ms': '2500', 'mock.progress_steps': '5', note: '<b onmouseover=alert(2)>x</b>',
   });
+  t.ids.live = liveId;
   const seenStates = new Set();
   await waitFor(async () => {
     const s = await page.$eval(`#tasks tr[data-id="${liveId}"]`, (tr) => tr.dataset.state)
@@ -190,8 +160,12 @@ async function main() {
   const eventStreams = requests.filter((r) => r.url.endsWith('/api/events'));
   check(eventStreams.length >= 1, 'the overview is fed by a Server-Sent Events stream');
   await page.screenshot({ path: join(opts.out, 'dashboard-overview.png'), fullPage: true });
+}
 
-  // 3. A finished task's page: the prompt renders as text, the video plays and seeks.
+// 3. A finished task's page: the prompt renders as text, the video plays and seeks.
+async function playAFinishedVideo(t) {
+  const { page, base, responses } = t;
+  const liveId = t.ids.live;
   await page.goto(`${base}/#/task/${liveId}`, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector('#task:not([hidden])');
   await page.waitForFunction(
@@ -244,8 +218,12 @@ async function main() {
   check(/not kept/.test(caption), 'a finished task\'s page says its input image is not kept',
     caption);
   await page.screenshot({ path: join(opts.out, 'dashboard-task.png'), fullPage: true });
+}
 
-  // 4. A failed task's page says why it failed.
+// 4. A failed task's page says why it failed.
+async function readWhyItFailed(t) {
+  const { page, base } = t;
+  const failedId = t.ids.failed;
   await page.goto(`${base}/#/task/${failedId}`, { waitUntil: 'domcontentloaded' });
   await page.waitForFunction((id) => document.getElementById('t-id').textContent === id &&
     document.querySelector('dd[data-field="error code"]'), {}, failedId);
@@ -271,8 +249,12 @@ async function main() {
   } else {
     check(retryHidden, 'no retry is offered: this server has no RetryTask');
   }
+}
 
-  // 5. Cancel a stuck task from its page.
+// 5. Cancel a stuck task from its page.
+async function cancelAStuckTask(t) {
+  const { page, base } = t;
+  const stuckId = t.ids.stuck;
   await page.goto(`${base}/#/task/${stuckId}`, { waitUntil: 'domcontentloaded' });
   await page.waitForFunction((id) => document.getElementById('t-id').textContent === id,
     {}, stuckId);
@@ -290,8 +272,11 @@ async function main() {
     stuck.state);
   const shownState = await page.$eval('dd[data-field="state"]', (dd) => dd.textContent);
   check(shownState === 'CANCELLED', 'the page shows the cancelled state', shownState);
+}
 
-  // 6. The token: this tab's sessionStorage only; never in a URL or the log.
+// 6. The token: this tab's sessionStorage only; never in a URL or the log.
+async function keepTheTokenSecret(t) {
+  const { page, base, requests, dialogs, pageErrors } = t;
   const storage = await page.evaluate(() => ({
     session: sessionStorage.getItem('videotask.token'), local: localStorage.length,
     cookie: document.cookie,
@@ -309,6 +294,53 @@ async function main() {
 
   check(dialogs.length === 0, 'no script ran from caller text (no alert)', dialogs.join(', '));
   check(pageErrors.length === 0, 'no script errors or CSP violations', pageErrors.join(' | '));
+}
+
+async function main() {
+  await waitFor(() => daemonExited || (readPort(grpcPortFile) && readPort(httpPortFile)),
+    'videotaskd to serve');
+  if (daemonExited) throw new Error(`videotaskd exited:\n${log}`);
+  const base = `http://127.0.0.1:${readPort(httpPortFile)}`;
+  mkdirSync(opts.out, { recursive: true });
+
+  // Tasks that exist before the page opens: one fails with a provider code,
+  // one is stuck (to be cancelled), one carries HTML in its prompt and label.
+  const failedId = await submit('shot_01.png', 'fails at the provider', {
+    'mock.outcome': 'fail', 'mock.failure_code': 'SAFETY.INPUT.IMAGE', 'mock.latency_ms': '50',
+  });
+  const stuckId = await submit('shot_02_draft.png', 'never finishes', {
+    'mock.latency_ms': '3600000',
+  });
+
+  browser = await puppeteer.launch({
+    executablePath: opts.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--autoplay-policy=no-user-gesture-required',
+      '--no-first-run', '--disable-extensions', '--disable-background-networking'],
+  });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+  const dialogs = [];
+  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/401|Unauthorized/.test(m.text())) pageErrors.push(m.text());
+  });
+  const requests = [];
+  page.on('request', (r) => requests.push({ url: r.url(), headers: r.headers() }));
+  const responses = [];
+  page.on('response', (r) => responses.push({ url: r.url(), status: r.status(),
+    headers: r.headers(), range: r.request().headers().range }));
+
+  const t = { page, base, requests, responses, dialogs, pageErrors,
+    ids: { failed: failedId, stuck: stuckId, live: null } };
+  await signIn(t);
+  await watchTheQueueMove(t);
+  await playAFinishedVideo(t);
+  await readWhyItFailed(t);
+  await cancelAStuckTask(t);
+  await keepTheTokenSecret(t);
 }
 
 let crashed = null;
