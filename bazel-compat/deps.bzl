@@ -82,6 +82,7 @@ def videotask_dependencies():
     pkg_config_library(name = "system_threads", extra_linkopts = ["-pthread"])
     pkg_config_library(name = "system_nlohmann_json", modules = ["nlohmann_json"])
     pkg_config_library(name = "system_httplib", modules = ["cpp-httplib"])
+    pkg_config_library(name = "system_prometheus", modules = ["prometheus-cpp-core"])
     pkg_config_library(name = "system_cli11", modules = ["CLI11"])
     pkg_config_library(name = "system_gmock", modules = ["gmock", "gtest"])
     pkg_config_library(name = "system_gtest_main", modules = ["gtest_main"])

@@ -29,17 +29,24 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   const AppConfig& cfg = app->config_;
   VT_RETURN_IF_ERROR(MakeDirs(cfg.data_dir));
   VT_RETURN_IF_ERROR(MakeDirs(cfg.output_dir));
+  std::vector<std::string> backend_names;
+  for (const backends::BackendSetup& setup : cfg.backends) {
+    backend_names.push_back(setup.config.name);
+  }
+  app->metrics_ = std::make_unique<metrics::Metrics>(backend_names);
 
   if (cfg.store == "sqlite") {
     store::SqliteStoreOptions store_options;
     store_options.data_dir = cfg.data_dir;
     store_options.clock = &clock;
+    store_options.observer = app->metrics_.get();
     VT_ASSIGN_OR_RETURN(app->store_, store::SqliteTaskStore::Open(store_options));
   } else if (absl::StartsWith(cfg.store, "postgresql://") ||
              absl::StartsWith(cfg.store, "postgres://")) {
     store::PgStoreOptions store_options;
     store_options.conninfo = cfg.store;
     store_options.clock = &clock;
+    store_options.observer = app->metrics_.get();
     absl::BitGen origin_rng;  // the composition root owns the randomness
     store_options.origin = store::NewStoreOrigin(origin_rng);
     VT_ASSIGN_OR_RETURN(app->store_, store::PgTaskStore::Open(store_options));
@@ -68,6 +75,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   // PostgreSQL keeps no task data in the data folder.
   if (cfg.store == "sqlite") engine_options.data_dir = cfg.data_dir;
   engine_options.max_queued_per_caller = cfg.max_queued_per_caller;
+  engine_options.observer = app->metrics_.get();
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }
@@ -84,6 +92,14 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
       *app->engine_, *app->store_, app->hub_, *app->validator_, *app->api_pool_,
       app->wall_clock_, cfg.tokens);
+  metrics::StoreGaugesOptions gauges;
+  gauges.backends = backend_names;
+  gauges.watchers = [hub = &app->hub_] { return hub->size(); };
+  app->store_gauges_ =
+      std::make_unique<metrics::StoreGauges>(gauges, *app->store_, app->wall_clock_);
+  app->metrics_->Add(std::shared_ptr<prometheus::Collectable>(
+      app->store_gauges_.get(), [](prometheus::Collectable*) {}));  // owned by the app
+  app->metrics_->Add(std::make_shared<metrics::ProcessCollector>());
   return app;
 }
 
@@ -135,6 +151,7 @@ App::~App() {
 absl::Status App::Start() {
   VT_RETURN_IF_ERROR(engine_->Recover());
   engine_->Start();
+  store_gauges_->Start();
   started_ = true;
   return absl::OkStatus();
 }
@@ -142,6 +159,7 @@ absl::Status App::Start() {
 void App::BeginDrain() { service_->BeginDrain(); }
 
 void App::Stop() {
+  if (store_gauges_ != nullptr) store_gauges_->Stop();
   if (engine_ != nullptr) engine_->Stop();
 }
 

@@ -21,6 +21,8 @@
 #include "server/auth/auth.h"
 #include "server/engine/engine.h"
 #include "server/engine/watch_hub.h"
+#include "server/metrics/collectors.h"
+#include "server/metrics/metrics.h"
 #include "server/store/task_store.h"
 
 namespace videotask {
@@ -77,6 +79,10 @@ class App {
   engine::Engine& engine() { return *engine_; }
   store::TaskStore& store() { return *store_; }
   engine::WatchHub& hub() { return hub_; }
+  // The process's metrics (engine, store and, once registered on the gRPC
+  // server, calls) and the gauges read from the store at scrape time.
+  metrics::Metrics& metrics() { return *metrics_; }
+  metrics::StoreGauges& store_gauges() { return *store_gauges_; }
   // nullptr for a backend that is not enabled.
   backends::Backend* backend(absl::string_view name);
   const AppConfig& config() const { return config_; }
@@ -96,7 +102,9 @@ class App {
   // One generator per backend: each serializes its own use.
   std::vector<std::unique_ptr<absl::BitGen>> backend_rngs_;
   std::unique_ptr<backends::HttpTransport> http_;
+  std::unique_ptr<metrics::Metrics> metrics_;  // before the store and engine: they report to it
   std::unique_ptr<store::TaskStore> store_;
+  std::unique_ptr<metrics::StoreGauges> store_gauges_;
   engine::WatchHub hub_;
   std::unique_ptr<ThreadPool> workers_;
   std::unique_ptr<ThreadPool> api_pool_;

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backends/api/registry.h"
 #include "backends/builtin.h"
@@ -29,6 +30,10 @@
 #include "common/status_macros.h"
 #include "server/app.h"
 #include "server/auth/auth.h"
+#include "server/dashboard/dashboard.h"
+#include "server/http/http_server.h"
+#include "server/http/probes.h"
+#include "server/metrics/rpc_interceptor.h"
 #include "videotask/version.h"
 
 namespace videotask {
@@ -116,6 +121,23 @@ ABSL_FLAG(absl::Duration, retry_max_backoff, absl::Minutes(2), "Largest backoff 
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(30),
           "On SIGTERM/SIGINT, how long in-flight RPCs may take to finish.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn, error or off.");
+ABSL_FLAG(std::string, log_format, "text",
+          "text, or json: one JSON object per line (time, level, message, and task_id, backend, "
+          "provider_task_id, request_id where known).");
+ABSL_FLAG(std::string, http_listen, "127.0.0.1:50052",
+          "Address of the HTTP port (host:port): /metrics (Prometheus), /healthz, /readyz and the "
+          "dashboard (/, see --http_dashboard). Empty "
+          "= no HTTP port; port 0 picks a free port (see --http_port_file). Uses the TLS and "
+          "token flags of gRPC; /healthz and /readyz need no token.");
+ABSL_FLAG(bool, http_dashboard, true,
+          "Serve the operators' web dashboard at / on the HTTP port (its data needs the bearer "
+          "token when --auth_token_file is set).");
+ABSL_FLAG(std::string, http_port_file, "",
+          "When set, the HTTP port actually bound is written to this file (decimal, newline).");
+ABSL_FLAG(absl::Duration, drain_delay, absl::ZeroDuration(),
+          "On SIGTERM/SIGINT, how long /readyz answers 503 (and gRPC health NOT_SERVING) while "
+          "still serving, before new calls are refused and the ports close: time for load "
+          "balancers to notice.");
 
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain of the server; with --tls_key, gRPC is served over TLS.");
@@ -244,9 +266,54 @@ void LogSecurity(const auth::SecurityOptions& security) {
                   : absl::StrCat("bearer token (", security.tokens->size(), " accepted)"));
 }
 
+// The HTTP port with its routes, or null when --http_listen is empty.
+absl::StatusOr<std::unique_ptr<http::HttpServer>> StartHttp(const auth::SecurityOptions& security,
+                                                            App& app,
+                                                            const http::Readiness& readiness,
+                                                            dashboard::Dashboard* dashboard) {
+  if (absl::GetFlag(FLAGS_http_listen).empty()) return nullptr;
+  http::HttpServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_http_listen);
+  options.tls = security.tls;
+  options.tokens = security.tokens;
+  options.threads = 16;  // the dashboard's event streams each hold one while open
+  VT_ASSIGN_OR_RETURN(std::unique_ptr<http::HttpServer> server,
+                      http::HttpServer::Create(options));
+  http::AddProbeRoutes(*server, readiness);
+  metrics::Metrics& metrics = app.metrics();
+  server->Get("/metrics", http::HttpServer::Access::kProtected,
+              [&metrics](const httplib::Request&, httplib::Response& res) {
+                res.set_content(metrics.Scrape(), "text/plain; version=0.0.4; charset=utf-8");
+              });
+  if (dashboard != nullptr) dashboard->AddRoutes(*server);
+  VT_RETURN_IF_ERROR(server->Start());
+  VT_LOG_INFO("HTTP ({}) on port {}: /metrics, /healthz, /readyz{}", server->tls() ? "TLS" : "plain",
+              server->port(), dashboard != nullptr ? ", the dashboard at /" : "");
+  if (!absl::GetFlag(FLAGS_http_port_file).empty()) {
+    absl::Status written = WriteFileAtomically(absl::GetFlag(FLAGS_http_port_file),
+                                               absl::StrCat(server->port(), "\n"));
+    if (!written.ok()) VT_LOG_ERROR("writing --http_port_file failed: {}", written.message());
+  }
+  return server;
+}
+
+// Ready while the store answers reads and its last write committed.
+void AddReadinessChecks(App& app, http::Readiness& readiness) {
+  readiness.AddCheck("store", [&app]() -> absl::Status {
+    absl::Status read = app.store_gauges().Refresh();
+    if (!read.ok()) return absl::UnavailableError("cannot be read");
+    if (!app.metrics().last_commit_ok()) return absl::UnavailableError("the last write failed");
+    return absl::OkStatus();
+  });
+}
+
 int Run() {
   if (!SetLogLevel(absl::GetFlag(FLAGS_log_level))) {
     VT_LOG_ERROR("--log_level must be one of debug, info, warn, error, off");
+    return 2;
+  }
+  if (!SetLogFormat(absl::GetFlag(FLAGS_log_format))) {
+    VT_LOG_ERROR("--log_format must be text or json");
     return 2;
   }
   // Signals are taken by a sigwait thread, never by handlers inside gRPC.
@@ -264,6 +331,14 @@ int Run() {
   }
   const auth::SecurityOptions& security = secured->options;
   config->tokens = security.tokens;
+  if (std::string host, listen = absl::GetFlag(FLAGS_http_listen); !listen.empty()) {
+    int http_port = 0;
+    absl::Status valid = http::SplitHostPort(listen, host, http_port);
+    if (!valid.ok()) {
+      VT_LOG_ERROR("{}", valid.message());
+      return 2;
+    }
+  }
   SystemClock clock;
   absl::StatusOr<std::unique_ptr<App>> app = App::Create(*config, clock);
   if (!app.ok()) {
@@ -287,6 +362,8 @@ int Run() {
       INT32_MAX, std::max<int64_t>(int64_t{64} << 20, config->max_image_bytes * 2 + (1 << 20)));
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
   builder.RegisterService(&(*app)->service());
+  builder.experimental().SetInterceptorCreators(
+      metrics::RpcMetricsInterceptors((*app)->metrics()));
   // The health service is synchronous; short polls let shutdown finish fast.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -294,6 +371,26 @@ int Run() {
     VT_LOG_ERROR("cannot listen on {}", listen);
     return 1;
   }
+  http::Readiness readiness;
+  AddReadinessChecks(**app, readiness);
+  // The dashboard calls the service itself, in process: the same code, and
+  // the same rules, as a gRPC caller (its token is checked by the HTTP port).
+  std::unique_ptr<dashboard::Dashboard> dashboard;
+  if (absl::GetFlag(FLAGS_http_dashboard)) {
+    dashboard::DashboardOptions dashboard_options;
+    dashboard_options.channel = server->InProcessChannel(grpc::ChannelArguments());
+    dashboard_options.store = &(*app)->store();
+    dashboard_options.clock = &clock;
+    dashboard = std::make_unique<dashboard::Dashboard>(dashboard_options);
+  }
+  absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server =
+      StartHttp(security, **app, readiness, dashboard.get());
+  if (!http_server.ok()) {
+    VT_LOG_ERROR("cannot start the HTTP port: {}", http_server.status().message());
+    server->Shutdown();
+    return absl::IsInvalidArgument(http_server.status()) ? 2 : 1;
+  }
+
   constexpr char kServiceName[] = "videotask.v1.VideoTaskService";
   server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->GetHealthCheckService()->SetServingStatus(true);
@@ -310,8 +407,13 @@ int Run() {
     int sig = 0;
     sigwait(&signals, &sig);
     VT_LOG_INFO("signal {}: draining", sig);
+    // Not ready first, while both ports still serve: load balancers stop
+    // sending before anything is refused.
+    readiness.SetDraining();
     server->GetHealthCheckService()->SetServingStatus(kServiceName, false);
     server->GetHealthCheckService()->SetServingStatus(false);
+    absl::SleepFor(absl::GetFlag(FLAGS_drain_delay));
+    if (dashboard != nullptr) dashboard->Shutdown();  // ends its event streams
     (*app)->BeginDrain();
     server->Shutdown(std::chrono::system_clock::now() +
                      absl::ToChronoSeconds(absl::GetFlag(FLAGS_shutdown_grace)));
@@ -321,6 +423,7 @@ int Run() {
   waiter.join();
   (*app)->Stop();
   VT_LOG_INFO("dispatch stopped");
+  if (*http_server != nullptr) (*http_server)->Stop();
   app->reset();
   VT_LOG_INFO("stopped; unfinished tasks resume at the next start");
   return 0;

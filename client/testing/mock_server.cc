@@ -97,7 +97,7 @@ std::unique_ptr<MockServer> MockServer::Start(const MockServerOptions& options,
   const std::string port_file = server->data_dir_ + "/port";
   std::vector<std::string> argv = {Binary(options), "--listen=127.0.0.1:0",
                                    "--port_file=" + port_file, "--data_dir=" + server->data_dir_,
-                                   "--backends=mock"};
+                                   "--backends=mock", "--http_listen="};
   argv.insert(argv.end(), options.flags.begin(), options.flags.end());
   server->pid_ = Spawn(argv, server->data_dir_ + "/videotaskd.log");
   if (server->pid_ < 0) {

@@ -114,6 +114,9 @@ struct Task {
   std::vector<std::string> output_urls;  // from the provider's last poll
   std::string spec_fingerprint;          // idempotency: same request_id, same spec?
   int64_t version = 0;                   // bumped by every stored change
+  // The state as last read from the store (not a column): transitions keep
+  // it, so a commit knows the state it moves the task from (metrics).
+  std::optional<TaskState> stored_state;
 };
 
 // The task's current try as an attempt (its provider task id, start and end

@@ -168,6 +168,7 @@ absl::Time Engine::ClaimFor(const EngineBackend& b, int want, absl::Time now) {
     queued_estimate_ -= static_cast<int64_t>(claimed->size());
   }
   for (Task& task : *claimed) {
+    observer().OnTransition(TaskState::kQueued, task);
     hub_.Publish(task);
     workers_.Schedule([this, task = std::move(task)]() mutable {
       SubmitStep(std::move(task));

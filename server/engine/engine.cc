@@ -121,7 +121,9 @@ void Engine::SubmitAsync(std::vector<store::NewTask> tasks,
       }
     }
     for (const auto& r : results) {
-      if (r.ok() && r->created) hub_.Publish(r->task);
+      if (!r.ok() || !r->created) continue;
+      hub_.Publish(r->task);
+      observer().OnSubmitted(r->task.spec.backend, 1);
     }
     if (allowed.empty()) {
       done(std::move(results));
@@ -246,10 +248,18 @@ std::string Engine::DescribeWait(const Task& task) const {
 // ---------------------------------------------------------------------------
 // Commits
 
+EngineObserver& Engine::observer() const {
+  static EngineObserver* const kNone = new EngineObserver();
+  return options_.observer != nullptr ? *options_.observer : *kNone;
+}
+
 absl::StatusOr<Task> Engine::Commit(Task task) {
   task.update_time = std::max(task.update_time, clock_.Now());
   absl::StatusOr<Task> stored = store_.Update(task);
   if (stored.ok()) {
+    if (task.stored_state.has_value() && *task.stored_state != stored->state) {
+      observer().OnTransition(*task.stored_state, *stored);
+    }
     hub_.Publish(*stored);
   } else if (stored.status().code() != absl::StatusCode::kAborted) {
     VT_LOG_ERROR("storing task {} ({}) failed: {}", task.id, TaskStateName(task.state),

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -37,6 +38,7 @@
 #include "common/executor.h"
 #include "server/domain/start_request.h"
 #include "server/domain/task.h"
+#include "server/engine/engine_observer.h"
 #include "server/engine/error_policy.h"
 #include "server/engine/output_writer.h"
 #include "server/engine/rate_limiter.h"
@@ -82,6 +84,10 @@ struct EngineOptions {
 
   // QUEUED tasks one caller may have; 0 = no limit.
   int64_t max_queued_per_caller = 0;
+
+  // Told of transitions, provider calls and retries (metrics). Borrowed,
+  // outlives the engine; null = none.
+  EngineObserver* observer = nullptr;
 };
 
 // What one retention pass did.
@@ -282,6 +288,11 @@ class Engine {
   void CallerInserted(const std::vector<std::string>& callers, const store::InsertResults& results)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CallerLeftQueue(const std::string& caller) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // options_.observer, or one that ignores everything.
+  EngineObserver& observer() const;
+  // Calls the backend through `call`, reporting the call's outcome and time.
+  template <typename Call>
+  auto TimedCall(absl::string_view backend, ProviderOp op, Call call) -> decltype(call());
 
   const EngineOptions options_;
   store::TaskStore& store_;
@@ -320,6 +331,18 @@ class Engine {
   bool retention_running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread dispatcher_;
 };
+
+template <typename Call>
+auto Engine::TimedCall(absl::string_view backend, ProviderOp op, Call call) -> decltype(call()) {
+  const absl::Time began = absl::Now();  // wall time of the call, whatever the engine's clock
+  auto result = call();
+  if constexpr (std::is_same_v<decltype(result), absl::Status>) {
+    observer().OnProviderCall(backend, op, result, absl::Now() - began);
+  } else {
+    observer().OnProviderCall(backend, op, result.status(), absl::Now() - began);
+  }
+  return result;
+}
 
 }  // namespace videotask::engine
 

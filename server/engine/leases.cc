@@ -52,6 +52,7 @@ absl::Status Engine::Scan(bool initial) {
         break;
     }
   }
+  if (!initial && resumed + ambiguous > 0) observer().OnLeaseTakeover(resumed + ambiguous);
   if (resumed + ambiguous + cancels > 0) {
     VT_LOG_INFO("{}: {} task(s) resumed, {} marked {}, {} provider cancel(s) pending",
                 initial ? "recovery" : "lease takeover", resumed,
@@ -68,6 +69,7 @@ Engine::Resumed Engine::ResumeTask(Task task, bool initial, absl::Time now) {
   if (!initial && task.lease_owner == options_.owner) return Resumed::kSkipped;
   if (task.state == TaskState::kSubmitting) {
     // The create may have reached the provider before the process died.
+    observer().OnAmbiguousCreate(task.spec.backend);
     Fail(std::move(task), InterruptedCreateError());
     return Resumed::kAmbiguous;
   }

@@ -26,7 +26,16 @@ absl::StatusOr<backends::StartRequest> Engine::BuildStartRequest(const Task& tas
   return MakeStartRequest(task, std::move(bytes));
 }
 
+namespace {
+
+LogContext LogContextOf(const Task& task) {
+  return LogContext{task.id, task.spec.backend, task.provider_task_id, task.request_id};
+}
+
+}  // namespace
+
 void Engine::SubmitStep(Task task) {
+  ScopedLogContext log_context(LogContextOf(task));
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (Stopping() || b == nullptr) {
     // Claimed but never sent: back to the queue for the next process.
@@ -38,7 +47,8 @@ void Engine::SubmitStep(Task task) {
     Fail(std::move(task), ErrorFromStatus(request.status(), false));
     return;
   }
-  absl::StatusOr<std::string> provider_id = b->backend->Start(*request);
+  absl::StatusOr<std::string> provider_id =
+      TimedCall(b->config.name, ProviderOp::kCreate, [&] { return b->backend->Start(*request); });
   if (provider_id.ok()) {
     OnCreated(task, *b, *provider_id);
   } else {
@@ -74,10 +84,12 @@ void Engine::OnCreated(const Task& task, const EngineBackend& b, const std::stri
 void Engine::OnCreateFailed(Task task, const EngineBackend& b, const absl::Status& error) {
   ErrorDecision decision =
       DecideCreateError(error, task.attempt_count, options_.retry, b.config.name);
+  if (decision.verdict == Verdict::kAmbiguous) observer().OnAmbiguousCreate(b.config.name);
   if (decision.verdict != Verdict::kRetry) {
     Fail(std::move(task), std::move(decision.error));
     return;
   }
+  observer().OnRetry(b.config.name, ProviderOp::kCreate);
   absl::Time due = clock_.Now() + Backoff(task.attempt_count, error);
   std::string id = task.id;
   absl::StatusOr<Task> stored = Commit(ToRetry(std::move(task), std::move(decision.error), due));
@@ -93,6 +105,7 @@ void Engine::PollStep(const std::string& task_id) {
     return;
   }
   Task task = *std::move(current);
+  ScopedLogContext log_context(LogContextOf(task));
   if (task.state == TaskState::kDownloading) {
     ScheduleStep(task_id, Step::kFetch, clock_.Now());
     return;
@@ -104,7 +117,8 @@ void Engine::PollStep(const std::string& task_id) {
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (b == nullptr) return;
   if (!BeginPoll(task_id, b->config.poll_interval)) return;  // too soon: put off
-  absl::StatusOr<backends::PollResult> polled = b->backend->Poll(task.provider_task_id);
+  absl::StatusOr<backends::PollResult> polled = TimedCall(
+      b->config.name, ProviderOp::kPoll, [&] { return b->backend->Poll(task.provider_task_id); });
   if (!polled.ok()) {
     RetryOrFail(std::move(task), polled.status(), Step::kPoll);
     return;
@@ -146,6 +160,7 @@ void Engine::FetchStep(const std::string& task_id) {
     return;
   }
   Task task = *std::move(current);
+  ScopedLogContext log_context(LogContextOf(task));
   if (task.state != TaskState::kDownloading) {
     if (IsTerminal(task.state)) Release(task_id);
     return;
@@ -161,8 +176,12 @@ void Engine::FetchStep(const std::string& task_id) {
   absl::StatusOr<OutputInfo> info = absl::UnknownError("not fetched");
   if (!file.ok()) {
     info = file.status();
-  } else if (absl::Status fetched =
-                 b->backend->FetchOutput(task.provider_task_id, task.output_urls, **file);
+  } else if (absl::Status fetched = TimedCall(b->config.name, ProviderOp::kDownload,
+                                              [&] {
+                                                return b->backend->FetchOutput(
+                                                    task.provider_task_id, task.output_urls,
+                                                    **file);
+                                              });
              !fetched.ok()) {
     info = fetched;
   } else {
@@ -193,10 +212,13 @@ void Engine::ProviderCancelStep(const std::string& task_id) {
   if (!current.ok() || !current->provider_cancel_pending || current->provider_task_id.empty()) {
     return;
   }
+  ScopedLogContext log_context(LogContextOf(*current));
   const EngineBackend* b = FindBackend(current->spec.backend);
   if (b == nullptr) return;
-  absl::Status cancelled = b->backend->Cancel(current->provider_task_id);
+  absl::Status cancelled = TimedCall(b->config.name, ProviderOp::kCancel,
+                                     [&] { return b->backend->Cancel(current->provider_task_id); });
   if (ShouldRetryProviderCancel(cancelled, current->attempt_count + 1, options_.retry)) {
+    observer().OnRetry(b->config.name, ProviderOp::kCancel);
     Task next = ToProviderCancelRetry(*std::move(current));
     absl::Time due = clock_.Now() + Backoff(next.attempt_count, cancelled);
     if (Commit(std::move(next)).ok()) ScheduleStep(task_id, Step::kProviderCancel, due);
@@ -218,6 +240,8 @@ void Engine::RetryOrFail(Task task, const absl::Status& error, Step step) {
     return;
   }
   absl::Duration delay = Backoff(attempts, error);
+  observer().OnRetry(task.spec.backend,
+                     step == Step::kFetch ? ProviderOp::kDownload : ProviderOp::kPoll);
   if (step == Step::kPoll) {
     const EngineBackend* b = FindBackend(task.spec.backend);
     if (b != nullptr) delay = std::max(delay, b->config.poll_interval);

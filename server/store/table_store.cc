@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "server/store/state_counts.h"
 
 namespace videotask::store::internal {
 
@@ -73,6 +74,16 @@ absl::StatusOr<std::vector<Task>> TableStore::ListKeptOutputs(absl::Time ended_b
 
 absl::StatusOr<int64_t> TableStore::CountQueuedOf(absl::string_view caller) {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueuedOf(s, caller); });
+}
+
+absl::StatusOr<std::vector<StateCount>> TableStore::CountByState() {
+  return OnReadSession<std::vector<StateCount>>(
+      [&](SqlSession& s) { return ReadStateCounts(s, dialect_); });
+}
+
+absl::StatusOr<std::vector<OldestQueued>> TableStore::OldestQueuedTimes() {
+  return OnReadSession<std::vector<OldestQueued>>(
+      [&](SqlSession& s) { return ReadOldestQueued(s, dialect_); });
 }
 
 }  // namespace videotask::store::internal

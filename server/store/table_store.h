@@ -34,8 +34,11 @@ class TableStore : public TaskStore {
   absl::StatusOr<std::vector<Task>> ListKeptOutputs(absl::Time ended_before, int limit) override;
   absl::StatusOr<int64_t> CountQueuedOf(absl::string_view caller) override;
 
+  absl::StatusOr<std::vector<StateCount>> CountByState() override;
+  absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() override;
+
  protected:
-  explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect) {}
+  explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect), dialect_(dialect) {}
 
   // Runs `fn` with a session for reads, on the calling thread (SQLite: a
   // reader connection; PostgreSQL: a pooled one). Thread-safe.
@@ -47,6 +50,7 @@ class TableStore : public TaskStore {
 
   const TaskTable table_;
   const PauseTable pauses_;
+  const Dialect& dialect_;
 
  private:
   // `read`'s answer on a read session.

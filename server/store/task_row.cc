@@ -58,6 +58,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   if (!state.has_value())
     return absl::InternalError(absl::StrCat("task ", t.id, " has a bad state"));
   t.state = *state;
+  t.stored_state = t.state;
   t.provider_task_id = row.Text(kProviderTaskId);
   t.provider_status = row.Text(kProviderStatus);
   t.progress = static_cast<float>(row.Double(kProgress));

@@ -65,6 +65,30 @@ struct BackendPause {
   absl::Time since = absl::InfinitePast();
 };
 
+// Tasks of one backend in one state (metrics).
+struct StateCount {
+  std::string backend;
+  TaskState state = TaskState::kQueued;
+  int64_t count = 0;
+};
+
+// When the oldest QUEUED task of a backend was created (metrics).
+struct OldestQueued {
+  std::string backend;
+  absl::Time create_time;
+};
+
+// What a store reports about its own work, for metrics. Injected through the
+// store's options; calls come from store threads, so implementations are
+// thread-safe and cheap (no I/O, no long locks).
+class StoreObserver {
+ public:
+  virtual ~StoreObserver() = default;
+  // One group-commit transaction: its duration, the writes it held (tasks
+  // inserted or updated) and whether it committed.
+  virtual void OnCommit(absl::Duration elapsed, int writes, bool committed) = 0;
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
@@ -171,6 +195,16 @@ class TaskStore {
   // (SQLite's incremental vacuum); returns how many it gave back. Engines
   // that manage their own space (PostgreSQL's autovacuum) return 0.
   virtual absl::StatusOr<int64_t> ReclaimSpace(int64_t max_pages) { return 0; }
+  // Tasks per (backend, state), zero counts left out. Kept as counts by the
+  // database (triggers), so this costs the same at any queue size; a shared
+  // store counts every process's tasks.
+  virtual absl::StatusOr<std::vector<StateCount>> CountByState() {
+    return absl::UnimplementedError("this store keeps no state counts");
+  }
+  // The oldest QUEUED task of each backend that has one.
+  virtual absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() {
+    return absl::UnimplementedError("this store keeps no state counts");
+  }
 
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;

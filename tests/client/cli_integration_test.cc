@@ -256,7 +256,7 @@ class CliTest : public ::testing::Test {
     work_ = tmp_.path() + "/work";
     ASSERT_TRUE(MakeDirs(work_).ok());
     server_pid_ = Spawn({VT_VIDEOTASKD_PATH, "--listen=127.0.0.1:0", "--data_dir=" + data_dir_,
-                         "--port_file=" + port_file_},
+                         "--port_file=" + port_file_, "--http_listen="},
                         server_log_, server_log_ + ".err");
     ASSERT_GT(server_pid_, 0);
     // The server writes the port file atomically once it serves.

@@ -2,7 +2,9 @@
 // fake, with a known API secret) and bearer tokens at debug log level, makes
 // good and bad calls, drives a task to the end through provider faults and a
 // refused key, then greps everything the process printed: neither the API
-// secret, nor a token, nor a wrongly presented token appears anywhere.
+// secret, nor a token, nor a wrongly presented token appears anywhere; in
+// both log formats, with the HTTP port's /metrics asked with good and bad
+// tokens too.
 #include <signal.h>
 
 #include <fstream>
@@ -14,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/metrics/scrape.h"
 #include "tests/testing/daemon.h"
 #include "tests/testing/fake_runway_server.h"
 #include "tests/testing/server_fixture.h"
@@ -29,7 +32,9 @@ using ::testing::Not;
 constexpr char kToken[] = "tok_live_7f3b9d1e5a2c4f6e8d0b1a3c5e7f9d2b";
 constexpr char kWrongToken[] = "tok_live_7f3b9d1e5a2c4f6e8d0b1a3c5e7f9d2c";
 
-TEST(SecretsInLogsTest, NoSecretOrTokenIsEverPrinted) {
+class SecretsInLogsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SecretsInLogsTest, NoSecretOrTokenIsEverPrinted) {
   TempDir tmp;
   FakeRunwayServer fake;
   ASSERT_TRUE(fake.Start().ok());
@@ -45,7 +50,7 @@ TEST(SecretsInLogsTest, NoSecretOrTokenIsEverPrinted) {
                                "--runway_poll_interval=50ms", "--runway_poll_jitter=0s",
                                "--runway_min_submit_interval=0s", "--retry_initial_backoff=20ms",
                                "--retry_max_backoff=100ms", "--auth_token_file=" + tmp.path() + "/tokens",
-                               "--log_level=debug"},
+                               "--log_level=debug", "--log_format=" + GetParam()},
                               &error);
   ::unsetenv("RUNWAYML_API_SECRET");
   ASSERT_TRUE(started) << error;
@@ -88,6 +93,10 @@ TEST(SecretsInLogsTest, NoSecretOrTokenIsEverPrinted) {
   }
   EXPECT_TRUE(done.state() == v1::SUCCEEDED || done.state() == v1::FAILED);
   EXPECT_THAT(done.error().message(), Not(HasSubstr(kFakeRunwaySecret)));
+  EXPECT_EQ(HttpGet(daemon.http_port(), "/metrics", kWrongToken).status, 401);
+  HttpAnswer metrics = HttpGet(daemon.http_port(), "/metrics", kToken);
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, Not(HasSubstr(kFakeRunwaySecret)));
   daemon.Signal(SIGTERM);
   EXPECT_EQ(daemon.Wait(absl::Seconds(30)), 0);
 
@@ -104,6 +113,8 @@ TEST(SecretsInLogsTest, NoSecretOrTokenIsEverPrinted) {
   EXPECT_THAT(log, Not(HasSubstr("7f3b9d1e5a2c4f6e")));  // any part of either token
   EXPECT_GT(fake.create_count(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(LogFormats, SecretsInLogsTest, ::testing::Values("text", "json"));
 
 }  // namespace
 }  // namespace videotask::testing

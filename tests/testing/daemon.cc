@@ -61,7 +61,12 @@ pid_t Daemon::Spawn(const std::vector<std::string>& args) {
 bool Daemon::Start(const std::vector<std::string>& args, std::string* error,
                    absl::Duration timeout) {
   ::unlink(port_file_.c_str());
-  std::vector<std::string> all = {"--listen=127.0.0.1:0", "--port_file=" + port_file_};
+  const std::string http_port_file = work_dir_ + "/videotaskd.http_port";
+  ::unlink(http_port_file.c_str());
+  // Flags given later win: `args` may set another --http_listen.
+  std::vector<std::string> all = {"--listen=127.0.0.1:0", "--port_file=" + port_file_,
+                                  "--http_listen=127.0.0.1:0",
+                                  "--http_port_file=" + http_port_file};
   all.insert(all.end(), args.begin(), args.end());
   pid_ = Spawn(all);
   absl::Time give_up = absl::Now() + timeout;
@@ -70,6 +75,11 @@ bool Daemon::Start(const std::vector<std::string>& args, std::string* error,
     int port = 0;
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) && port > 0) {
       port_ = port;
+      // Written before the gRPC port file, when the HTTP port is on.
+      int http = 0;
+      http_port_ = absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadAll(http_port_file)), &http)
+                       ? http
+                       : 0;
       return true;
     }
     int status;

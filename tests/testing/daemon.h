@@ -33,6 +33,9 @@ class Daemon {
   int Wait(absl::Duration timeout = absl::Seconds(30));
 
   int port() const { return port_; }
+  // The HTTP port (--http_listen=127.0.0.1:0 unless `args` say otherwise);
+  // 0 when it is off.
+  int http_port() const { return http_port_; }
   std::string address() const;
   std::string Log() const;  // everything the child printed so far
 
@@ -42,6 +45,7 @@ class Daemon {
   std::string binary_, work_dir_, port_file_, log_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int http_port_ = 0;
 };
 
 }  // namespace videotask::testing

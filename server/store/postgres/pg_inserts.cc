@@ -147,6 +147,7 @@ absl::Status PgTaskStore::TryInsertTransaction(Connection& conn,
 }
 
 void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<InsertOp>>& ops) {
+  const absl::Time began = absl::Now();
   absl::Status tx_status;
   for (int attempt = 0; attempt < kMaxTxAttempts; ++attempt) {
     if (!conn.ok() && conn.Reset()) TagSession(conn);
@@ -155,6 +156,11 @@ void PgTaskStore::ProcessInserts(Connection& conn, std::vector<std::unique_ptr<I
     tx_status = TryInsertTransaction(conn, ops);
     if (tx_status.ok()) break;
     if (!pg::IsRetryableTxError(tx_status) && conn.ok()) break;
+  }
+  if (options_.observer != nullptr) {
+    int writes = 0;
+    for (auto& op : ops) writes += static_cast<int>(op->tasks.size());
+    options_.observer->OnCommit(absl::Now() - began, writes, tx_status.ok());
   }
   for (auto& op : ops) {
     if (!tx_status.ok()) {

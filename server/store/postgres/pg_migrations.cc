@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/store/schema.h"
+#include "server/store/state_counts.h"
 
 namespace videotask::store::pg {
 namespace {
@@ -53,6 +54,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaAttemptsAndPauses(internal::Dialect::Postgres()),
       internal::SchemaRetention(internal::Dialect::Postgres()),
       internal::SchemaCallers(internal::Dialect::Postgres()),
+      internal::SchemaStateCounts(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

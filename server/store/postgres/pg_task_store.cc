@@ -18,6 +18,7 @@
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_migrations.h"
 #include "server/store/postgres/pg_session.h"
+#include "server/store/state_counts.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store {
@@ -205,6 +206,18 @@ absl::StatusOr<Task> PgTaskStore::Delete(absl::string_view id) {
     return absl::OkStatus();
   }));
   return result;
+}
+
+absl::StatusOr<std::vector<StateCount>> PgTaskStore::CountByState() {
+  ConnLease lease = AcquireConn();
+  std::vector<StateCount> counts;
+  VT_RETURN_IF_ERROR(InTransaction(lease.get(), [&](Connection& conn) -> absl::Status {
+    PgSession session(conn);
+    VT_RETURN_IF_ERROR(internal::FoldStateDeltas(session, internal::Dialect::Postgres()));
+    VT_ASSIGN_OR_RETURN(counts, internal::ReadStateCounts(session, internal::Dialect::Postgres()));
+    return absl::OkStatus();
+  }));
+  return counts;
 }
 
 absl::Status PgTaskStore::RenewLeases(absl::string_view owner, absl::Time lease_expiry) {

@@ -60,6 +60,8 @@ struct PgStoreOptions {
   // Borrowed; null = the system clock. Stamps create_time and update_time
   // of inserted tasks that have none.
   const Clock* clock = nullptr;
+  // Told of every group commit of inserts (metrics). Borrowed; null = none.
+  StoreObserver* observer = nullptr;
 };
 
 
@@ -84,6 +86,8 @@ class PgTaskStore final : public internal::TableStore {
   // Replicas may run it at once: the rows are taken FOR UPDATE SKIP LOCKED.
   absl::StatusOr<std::vector<Task>> DeleteEnded(absl::Time ended_before, int limit) override;
   absl::StatusOr<Task> Delete(absl::string_view id) override;
+  // Folds the other processes' pending deltas first (state_counts.h).
+  absl::StatusOr<std::vector<StateCount>> CountByState() override;
   absl::Status RenewLeases(absl::string_view owner, absl::Time lease_expiry) override;
   absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                 absl::Time now, absl::string_view owner,

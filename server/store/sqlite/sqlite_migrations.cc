@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/store/schema.h"
+#include "server/store/state_counts.h"
 
 namespace videotask::store {
 namespace {
@@ -18,6 +19,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaAttemptsAndPauses(internal::Dialect::Sqlite()),
       internal::SchemaRetention(internal::Dialect::Sqlite()),
       internal::SchemaCallers(internal::Dialect::Sqlite()),
+      internal::SchemaStateCounts(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

@@ -51,6 +51,8 @@ struct SqliteStoreOptions {
   absl::Duration busy_timeout = absl::Seconds(5);
   // Most write requests grouped into one transaction.
   int max_ops_per_commit = 1024;
+  // Told of every group commit (metrics). Borrowed; null = none.
+  StoreObserver* observer = nullptr;
 };
 
 // Counters since Open, for tests and metrics.
@@ -122,6 +124,7 @@ class SqliteTaskStore final : public internal::TableStore {
   absl::Status RunOnWriter(std::function<absl::Status(WriteContext&)> fn);
   void WriterLoop();
   void ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops);
+  void ReportCommit(absl::Time began, size_t writes, bool committed);
   // Applies the units of `units` from `next` on in one transaction; false
   // when that transaction was lost (every unit of it failed).
   bool ApplyUnits(const std::vector<std::pair<WriteOp*, int>>& units, size_t& next,

@@ -123,6 +123,11 @@ void SqliteTaskStore::CleanUpBlobs(WriteContext& ctx) {
   }
 }
 
+void SqliteTaskStore::ReportCommit(absl::Time began, size_t writes, bool committed) {
+  if (options_.observer == nullptr) return;
+  options_.observer->OnCommit(absl::Now() - began, static_cast<int>(writes), committed);
+}
+
 void SqliteTaskStore::ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops) {
   std::vector<std::pair<WriteOp*, int>> units;
   for (auto& op : ops) {
@@ -130,15 +135,21 @@ void SqliteTaskStore::ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops) {
   }
   size_t next = 0;
   while (next < units.size()) {
+    const absl::Time began = absl::Now();
+    const size_t first = next;
     absl::StatusOr<Transaction> tx = Transaction::Begin(writer_db_, Transaction::Mode::kImmediate);
     if (!tx.ok()) {
       VT_LOG_ERROR("task store: cannot begin a write transaction: {}", tx.status().ToString());
       for (; next < units.size(); ++next) units[next].first->Fail(units[next].second, tx.status());
+      ReportCommit(began, next - first, false);
       break;
     }
     WriteContext ctx;
     std::vector<std::pair<WriteOp*, int>> applied;
-    if (!ApplyUnits(units, next, ctx, applied)) continue;  // `tx` rolls back what is left
+    if (!ApplyUnits(units, next, ctx, applied)) {
+      ReportCommit(began, next - first, false);
+      continue;  // `tx` rolls back what is left
+    }
     CleanUpBlobs(ctx);
     absl::Status commit = writer_db_.InAutocommit()
                               ? absl::InternalError("write transaction ended early")
@@ -147,9 +158,11 @@ void SqliteTaskStore::ProcessBatch(std::vector<std::unique_ptr<WriteOp>>& ops) {
       VT_LOG_ERROR("task store: commit failed: {}", commit.ToString());
       absl::Status failed = WithContext(commit, "commit");
       for (auto& [op, unit] : applied) op->Fail(unit, failed);
+      ReportCommit(began, next - first, false);
       continue;
     }
     commits_.fetch_add(1);
+    ReportCommit(began, next - first, true);
     for (const std::string& path : ctx.files_to_delete) {
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
         VT_LOG_WARN("task store: cannot delete blob file {}: {}", path, std::strerror(errno));

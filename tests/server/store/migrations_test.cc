@@ -165,10 +165,17 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // tasks.output_removed_time and tasks.caller, the table backend_pauses,
   // replace the index tasks_live_image by tasks_kept_image (images kept for
   // retries), add the retention indexes tasks_ended and tasks_output_kept and
-  // four tasks_caller_* indexes, and drop tasks_claim; nothing else.
+  // four tasks_caller_* indexes, drop tasks_claim, and add the state counts
+  // (SchemaStateCounts: their table and three triggers); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
+  int state_count_objects = 0;
   for (const std::string& object : latest) {
+    if (object.find(" task_state_counts ") != std::string::npos ||
+        object.rfind("trigger tasks_count_", 0) == 0) {
+      ++state_count_objects;
+      continue;
+    }
     if (object.rfind("table backend_pauses ", 0) == 0) continue;
     if (object.rfind("index sqlite_autoindex_backend_pauses", 0) == 0) continue;
     if (object.rfind("index tasks_ended ", 0) == 0) continue;
@@ -184,6 +191,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
     expected_v1.push_back(object);
   }
   EXPECT_EQ(caller_indexes, 4);
+  EXPECT_EQ(state_count_objects, 4);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
