@@ -1,6 +1,4 @@
 // delete: removes finished tasks (and, when asked, their output files).
-#include <algorithm>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,38 +16,21 @@ struct DeleteFlags {
 };
 
 int RunDelete(const GlobalOptions& g, const DeleteFlags& flags) {
-  auto connection = Connection::Create(g);
-  if (!connection.ok()) return ReportError(connection.status(), g);
-  nlohmann::ordered_json out = {{"results", nlohmann::ordered_json::array()}};
-  int worst = kExitOk;
-  for (const std::string& id : flags.ids) {
+  int code = 0;
+  auto connection = Connect(g, code);
+  if (!connection) return code;
+  return RunForEachId(g, flags.ids, [&](const std::string& id) -> absl::StatusOr<IdOutcome> {
     v1::DeleteTaskRequest request;
     request.set_id(id);
     request.set_delete_output(flags.delete_output);
     google::protobuf::Empty empty;
-    auto ctx = (*connection)->NewContext();
-    absl::Status status = FromGrpc((*connection)->stub().DeleteTask(ctx.get(), request, &empty));
-    if (!status.ok()) {
-      worst = std::max(worst, ReportError(status, g));
-      if (g.json) {
-        out["results"].push_back({{"id", id},
-                                  {"error", {{"code", absl::StatusCodeToString(status.code())},
-                                             {"message", std::string(status.message())}}}});
-      }
-      continue;
-    }
-    if (g.json) {
-      out["results"].push_back({{"id", id}, {"deleted", true}});
-    } else {
-      std::cout << id << " deleted" << (flags.delete_output ? " (with its output file)" : "")
-                << "\n";
-    }
-  }
-  if (g.json) {
-    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace)
-              << "\n";
-  }
-  return worst;
+    auto ctx = connection->NewContext();
+    absl::Status status = FromGrpc(connection->stub().DeleteTask(ctx.get(), request, &empty));
+    if (!status.ok()) return status;
+    return IdOutcome{{{"deleted", true}},
+                     absl::StrCat(id, " deleted",
+                                  flags.delete_output ? " (with its output file)" : "")};
+  });
 }
 
 }  // namespace

@@ -14,19 +14,6 @@
 namespace videotask::cli {
 namespace {
 
-void PrintJson(const nlohmann::ordered_json& value) {
-  std::cout << value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-}
-
-std::unique_ptr<Connection> Connect(const GlobalOptions& g, int& code) {
-  auto connection = Connection::Create(g);
-  if (!connection.ok()) {
-    code = ReportError(connection.status(), g);
-    return nullptr;
-  }
-  return *std::move(connection);
-}
-
 // --- retry --------------------------------------------------------------------
 
 struct RetryFlags {
@@ -42,9 +29,7 @@ int RunRetry(const GlobalOptions& g, const RetryFlags& f) {
   int code = 0;
   auto connection = Connect(g, code);
   if (!connection) return code;
-  nlohmann::ordered_json out = {{"results", nlohmann::ordered_json::array()}};
-  int worst = kExitOk;
-  for (const std::string& id : f.ids) {
+  return RunForEachId(g, f.ids, [&](const std::string& id) -> absl::StatusOr<IdOutcome> {
     v1::RetryTaskRequest request;
     request.set_id(id);
     request.set_confirm_possible_duplicate(f.confirm_possible_duplicate);
@@ -52,25 +37,12 @@ int RunRetry(const GlobalOptions& g, const RetryFlags& f) {
     v1::Task task;
     auto ctx = connection->NewContext();
     absl::Status status = FromGrpc(connection->stub().RetryTask(ctx.get(), request, &task));
-    if (!status.ok()) {
-      worst = std::max(worst, ReportError(status, g));
-      if (g.json) {
-        out["results"].push_back({{"id", id},
-                                  {"error", {{"code", absl::StatusCodeToString(status.code())},
-                                             {"message", std::string(status.message())}}}});
-      }
-      continue;
-    }
-    if (g.json) {
-      out["results"].push_back({{"id", id}, {"task", ProtoToJson(task)}});
-    } else {
-      std::cout << id << " " << StateName(task.state())
-                << (task.provider_task_id().empty() ? "" : " " + task.provider_task_id())
-                << " (try " << task.attempts_size() << ")\n";
-    }
-  }
-  if (g.json) PrintJson(out);
-  return worst;
+    if (!status.ok()) return status;
+    return IdOutcome{{{"task", ProtoToJson(task)}},
+                     absl::StrCat(id, " ", StateName(task.state()),
+                                  task.provider_task_id().empty() ? "" : " ",
+                                  task.provider_task_id(), " (try ", task.attempts_size(), ")")};
+  });
 }
 
 // --- pause / resume -----------------------------------------------------------

@@ -18,22 +18,8 @@
 namespace videotask::cli {
 namespace {
 
-void PrintJson(const nlohmann::ordered_json& value) {
-  std::cout << value.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-}
-
 absl::Time ToAbslTime(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
-// Opens the connection or reports why not; nullptr after reporting.
-std::unique_ptr<Connection> Connect(const GlobalOptions& g, int& code) {
-  auto connection = Connection::Create(g);
-  if (!connection.ok()) {
-    code = ReportError(connection.status(), g);
-    return nullptr;
-  }
-  return *std::move(connection);
 }
 
 // --- list --------------------------------------------------------------------
@@ -139,31 +125,15 @@ int RunCancel(const GlobalOptions& g, const std::vector<std::string>& ids) {
   int code = 0;
   auto connection = Connect(g, code);
   if (!connection) return code;
-  nlohmann::ordered_json out = {{"results", nlohmann::ordered_json::array()}};
-  int worst = kExitOk;
-  for (const std::string& id : ids) {
+  return RunForEachId(g, ids, [&](const std::string& id) -> absl::StatusOr<IdOutcome> {
     v1::CancelTaskRequest request;
     request.set_id(id);
     v1::Task task;
     auto ctx = connection->NewContext();
     absl::Status status = FromGrpc(connection->stub().CancelTask(ctx.get(), request, &task));
-    if (!status.ok()) {
-      worst = std::max(worst, ReportError(status, g));
-      if (g.json) {
-        out["results"].push_back({{"id", id},
-                                  {"error", {{"code", absl::StatusCodeToString(status.code())},
-                                             {"message", std::string(status.message())}}}});
-      }
-      continue;
-    }
-    if (g.json) {
-      out["results"].push_back({{"id", id}, {"task", ProtoToJson(task)}});
-    } else {
-      std::cout << id << " " << StateName(task.state()) << "\n";
-    }
-  }
-  if (g.json) PrintJson(out);
-  return worst;
+    if (!status.ok()) return status;
+    return IdOutcome{{{"task", ProtoToJson(task)}}, absl::StrCat(id, " ", StateName(task.state()))};
+  });
 }
 
 // --- watch / wait ------------------------------------------------------------------
