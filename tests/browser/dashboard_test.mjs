@@ -234,6 +234,11 @@ async function readWhyItFailed(t) {
   JSON.stringify(why));
   const cancelHidden = await page.$eval('#t-cancel', (b) => b.hidden);
   check(cancelHidden, 'a finished task offers no cancel');
+  const failedImage = await page.waitForFunction(() => {
+    const img = document.getElementById('t-image');
+    return !img.hidden && img.complete && img.naturalWidth > 0;
+  }, { timeout: 10000 }).then(() => true, () => false);
+  check(failedImage, 'a failed task\'s page shows its input image (kept for a retry)');
   await page.screenshot({ path: join(opts.out, 'dashboard-failed-task.png'), fullPage: true });
   const caps = await page.evaluate(async (token) => (await fetch('/api/capabilities',
     { headers: { Authorization: `Bearer ${token}` } })).json(), TOKEN);

@@ -304,7 +304,7 @@ async function loadMedia(t) {
     img.hidden = false;
     $('t-image-caption').textContent = 'input image';
   } else if (!media.image && !img.getAttribute('src')) {
-    $('t-image-caption').textContent = 'input image: not kept once the task ended';
+    $('t-image-caption').textContent = 'input image: not kept once the task succeeded';
   }
   const video = $('t-video');
   if (media.video && t.state === 'SUCCEEDED' && !video.getAttribute('src')) {
