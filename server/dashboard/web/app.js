@@ -369,9 +369,11 @@ async function act(verb) {
   try {
     await guarded(async () => {
       const t = await api(`/api/tasks/${encodeURIComponent(id)}/${verb}`, { method: 'POST' });
-      renderTask(t);
+      // A retried task is followed live again; showing it resets the view,
+      // so the result is written after that.
+      if (verb === 'retry') await route();
+      else renderTask(t);
       $('t-action-result').textContent = verb === 'cancel' ? 'Cancelled.' : 'Queued again.';
-      if (verb === 'retry') route();
     });
   } catch (e) {
     $('t-action-result').textContent = e.message;
