@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/sha256.h"
+#include "server/domain/task.h"
 
 namespace videotask::testing {
 namespace {
@@ -59,6 +61,26 @@ std::string TinyPng(int seed) {
   PutChunk(png, "IDAT", idat);
   PutChunk(png, "IEND", "");
   return png;
+}
+
+store::NewTask MockNewTask(int seed, const std::map<std::string, std::string>& labels,
+                           const std::string& backend, int priority) {
+  store::NewTask nt;
+  nt.image_bytes = TinyPng(seed);
+  nt.task.image_sha256 = Sha256Hex(nt.image_bytes);
+  nt.task.image_size_bytes = static_cast<int64_t>(nt.image_bytes.size());
+  nt.task.spec.backend = backend;
+  nt.task.spec.model = "gen4_turbo";
+  nt.task.spec.image.source = ImageSource::kContent;
+  nt.task.spec.image.mime_type = "image/png";
+  nt.task.spec.image.filename = "shot.png";
+  nt.task.spec.ratio = "1280:720";
+  nt.task.spec.duration_seconds = 4;
+  nt.task.spec.labels = labels;
+  nt.task.spec.priority = priority;
+  nt.task.target_filename_stub = "shot_video";
+  nt.task.spec_fingerprint = SpecFingerprint(nt.task.spec, nt.task.image_sha256);
+  return nt;
 }
 
 void ServerTest::SetUp() { StartServer(); }

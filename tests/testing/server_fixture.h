@@ -4,6 +4,7 @@
 #ifndef VIDEOTASK_TESTS_TESTING_SERVER_FIXTURE_H_
 #define VIDEOTASK_TESTS_TESTING_SERVER_FIXTURE_H_
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "backends/mock/mock_backend.h"
 #include "common/clock.h"
 #include "server/app.h"
+#include "server/store/task_store.h"
 #include "tests/testing/temp_dir.h"
 #include "videotask/v1/video_task_service.grpc.pb.h"
 
@@ -25,6 +27,12 @@ AppConfig TestConfig(const std::string& data_dir);
 
 // A small, real PNG (a 1x1 RGB pixel) whose bytes differ by `seed`.
 std::string TinyPng(int seed = 0);
+
+// A task for the engine or store to take, as the API would pass it on: the
+// TinyPng of `seed` as content ("shot.png"), gen4_turbo, 1280:720, 4 s,
+// `labels` and `priority`, stub "shot_video", its spec fingerprint set.
+store::NewTask MockNewTask(int seed, const std::map<std::string, std::string>& labels = {},
+                           const std::string& backend = "mock", int priority = 0);
 
 class ServerTest : public ::testing::Test {
  protected:

@@ -59,21 +59,9 @@ class EngineCallersTest : public ::testing::Test {
                               const std::string& latency_ms = "20000") {
     std::vector<store::NewTask> tasks;
     for (int i = 0; i < count; ++i) {
-      store::NewTask nt;
-      nt.image_bytes = testing::TinyPng(0);
-      nt.task.image_sha256 = Sha256Hex(nt.image_bytes);
-      nt.task.image_size_bytes = static_cast<int64_t>(nt.image_bytes.size());
+      store::NewTask nt = testing::MockNewTask(0, {{"mock.latency_ms", latency_ms}});
       nt.task.caller = caller;
-      nt.task.spec.backend = "mock";
-      nt.task.spec.model = "gen4_turbo";
-      nt.task.spec.image.source = ImageSource::kContent;
-      nt.task.spec.image.mime_type = "image/png";
-      nt.task.spec.image.filename = "shot.png";
-      nt.task.spec.ratio = "1280:720";
-      nt.task.spec.duration_seconds = 4;
-      nt.task.spec.labels = {{"mock.latency_ms", latency_ms}};
       nt.task.target_filename_stub = absl::StrCat(caller, "_video");
-      nt.task.spec_fingerprint = SpecFingerprint(nt.task.spec, nt.task.image_sha256);
       tasks.push_back(std::move(nt));
     }
     absl::Notification done;

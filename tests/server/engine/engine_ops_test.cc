@@ -86,20 +86,7 @@ class EngineOpsTest : public ::testing::Test {
   std::string Ledger() const { return tmp_.path() + "/ledger"; }
 
   std::string Submit(Engine& engine, const std::map<std::string, std::string>& labels = {}) {
-    store::NewTask nt;
-    nt.image_bytes = testing::TinyPng(++seed_);
-    nt.task.image_sha256 = Sha256Hex(nt.image_bytes);
-    nt.task.image_size_bytes = static_cast<int64_t>(nt.image_bytes.size());
-    nt.task.spec.backend = "mock";
-    nt.task.spec.model = "gen4_turbo";
-    nt.task.spec.image.source = ImageSource::kContent;
-    nt.task.spec.image.mime_type = "image/png";
-    nt.task.spec.image.filename = "shot.png";
-    nt.task.spec.ratio = "1280:720";
-    nt.task.spec.duration_seconds = 4;
-    nt.task.spec.labels = labels;
-    nt.task.target_filename_stub = "shot_video";
-    nt.task.spec_fingerprint = SpecFingerprint(nt.task.spec, nt.task.image_sha256);
+    store::NewTask nt = testing::MockNewTask(++seed_, labels);
     std::vector<store::NewTask> tasks;
     tasks.push_back(std::move(nt));
     absl::Notification done;

@@ -136,21 +136,7 @@ class EngineTest : public ::testing::Test {
   // Stores a QUEUED task for `backend` with labels; returns its id.
   std::string Submit(const std::map<std::string, std::string>& labels = {},
                      const std::string& backend = "mock", int priority = 0, int seed = 0) {
-    store::NewTask nt;
-    nt.image_bytes = testing::TinyPng(seed);
-    nt.task.image_sha256 = Sha256Hex(nt.image_bytes);
-    nt.task.image_size_bytes = static_cast<int64_t>(nt.image_bytes.size());
-    nt.task.spec.backend = backend;
-    nt.task.spec.model = "gen4_turbo";
-    nt.task.spec.image.source = ImageSource::kContent;
-    nt.task.spec.image.mime_type = "image/png";
-    nt.task.spec.image.filename = "shot.png";
-    nt.task.spec.ratio = "1280:720";
-    nt.task.spec.duration_seconds = 4;
-    nt.task.spec.labels = labels;
-    nt.task.spec.priority = priority;
-    nt.task.target_filename_stub = "shot_video";
-    nt.task.spec_fingerprint = SpecFingerprint(nt.task.spec, nt.task.image_sha256);
+    store::NewTask nt = testing::MockNewTask(seed, labels, backend, priority);
     std::vector<store::NewTask> tasks;
     tasks.push_back(std::move(nt));
     absl::Notification done;
