@@ -148,16 +148,22 @@ class Runner {
     }
     // The server's CPU is read at both ends of the measured window: a timed
     // run's are known in advance; a fill run's are its start and end.
+    // A thread of its own reads them on time even while the first calls of
+    // a large run are still being started here.
     bool timed = options_.max_items <= 0;
     int64_t cpu_start = timed ? -1 : ServerCpuMicros();
-    for (Slot& s : slots_) Next(s);
     int64_t cpu_end = -1;
+    std::thread sampler;
     if (timed) {
-      std::this_thread::sleep_until(measure_start_);
-      cpu_start = ServerCpuMicros();
-      std::this_thread::sleep_until(measure_end_);
-      cpu_end = ServerCpuMicros();
+      sampler = std::thread([this, &cpu_start, &cpu_end] {
+        std::this_thread::sleep_until(measure_start_);
+        cpu_start = ServerCpuMicros();
+        std::this_thread::sleep_until(measure_end_);
+        cpu_end = ServerCpuMicros();
+      });
     }
+    for (Slot& s : slots_) Next(s);
+    if (sampler.joinable()) sampler.join();
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
