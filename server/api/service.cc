@@ -22,6 +22,33 @@ grpc::Status Draining() {
                       "the server is shutting down; retry shortly (or on another replica)");
 }
 
+// Requests whose validation and queueing take no file I/O and little CPU
+// (inline images up to this size, https URIs) are accepted on gRPC's own
+// thread: no hop to the blocking pool. Server paths (a file read) and
+// large images (hashed, and written to a blob file before the insert is
+// queued) go to the pool.
+constexpr size_t kAcceptInlineBytes = 64 * 1024;
+
+size_t InlineCost(const v1::SubmitTaskRequest& request) {
+  const v1::ImageInput& image = request.spec().image();
+  switch (image.source_case()) {
+    case v1::ImageInput::kContent: return image.content().size();
+    case v1::ImageInput::kUri: return image.uri().size();
+    case v1::ImageInput::kServerPath: return kAcceptInlineBytes + 1;
+    case v1::ImageInput::SOURCE_NOT_SET: return 0;
+  }
+  return kAcceptInlineBytes + 1;
+}
+
+// Runs `accept` here when the request is cheap to accept, else on `pool`.
+void AcceptOn(Executor& pool, size_t cost, size_t limit, std::function<void()> accept) {
+  if (cost <= limit) {
+    accept();
+  } else {
+    pool.Schedule(std::move(accept));
+  }
+}
+
 // A stream refused before it starts.
 template <typename Message>
 class RefusedStream final : public grpc::ServerWriteReactor<Message> {
@@ -97,7 +124,8 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
     reactor->Finish(Draining());
     return reactor;
   }
-  blocking_.Schedule([this, request, reply, reactor, caller = CallerOf(*ctx)] {
+  AcceptOn(blocking_, InlineCost(*request), kAcceptInlineBytes,
+           [this, request, reply, reactor, caller = CallerOf(*ctx)] {
     absl::StatusOr<store::NewTask> task = validator_.Validate(*request, "");
     if (!task.ok()) {
       reactor->Finish(ToGrpcStatus(task.status()));
@@ -137,7 +165,11 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
         absl::StrCat("requests has ", request->requests_size(), " items; at most ", kMaxBatch)));
     return reactor;
   }
-  blocking_.Schedule([this, request, reply, reactor, caller = CallerOf(*ctx)] {
+  size_t cost = 0;
+  for (const v1::SubmitTaskRequest& item : request->requests()) cost += InlineCost(item);
+  // A batch may hold many small images: up to 16 inline limits' worth.
+  AcceptOn(blocking_, cost, 16 * kAcceptInlineBytes,
+           [this, request, reply, reactor, caller = CallerOf(*ctx)] {
     std::vector<store::NewTask> tasks;
     std::vector<int> index;  // tasks[i] answers requests[index[i]]
     for (int i = 0; i < request->requests_size(); ++i) {

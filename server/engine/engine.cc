@@ -116,8 +116,13 @@ void Engine::SubmitAsync(std::vector<store::NewTask> tasks,
         if (!r.ok() || !r->created) continue;
         ++queued_estimate_;
         auto it = backend_state_.find(r->task.spec.backend);
-        if (it != backend_state_.end()) it->second.maybe_queued = true;
-        kicked_ = true;
+        if (it == backend_state_.end()) continue;
+        it->second.maybe_queued = true;
+        // With every slot taken the dispatcher has nothing to claim; the
+        // Release that frees one kicks it. Not waking it per submit saves
+        // a thread switch on each.
+        const EngineBackend* b = FindBackend(r->task.spec.backend);
+        if (b != nullptr && it->second.in_flight < b->config.max_concurrency) kicked_ = true;
       }
     }
     for (const auto& r : results) {
