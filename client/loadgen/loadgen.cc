@@ -205,6 +205,8 @@ class Runner {
       case Mode::kList:
         StartList(s);
         return;
+      case Mode::kWatch:  // RunWatch
+        return;
     }
   }
 
@@ -230,6 +232,8 @@ class Runner {
         break;
       case Mode::kList:
         s.list.set_page_size(options_.page_size);
+        break;
+      case Mode::kWatch:  // RunWatch
         break;
     }
   }
@@ -439,16 +443,18 @@ absl::string_view ModeName(Mode mode) {
     case Mode::kGet: return "get";
     case Mode::kList: return "list";
     case Mode::kEndToEnd: return "e2e";
+    case Mode::kWatch: return "watch";
   }
   return "?";
 }
 
 absl::StatusOr<Mode> ParseMode(absl::string_view name) {
-  for (Mode m : {Mode::kSubmit, Mode::kBatch, Mode::kGet, Mode::kList, Mode::kEndToEnd}) {
+  for (Mode m : {Mode::kSubmit, Mode::kBatch, Mode::kGet, Mode::kList, Mode::kEndToEnd,
+                 Mode::kWatch}) {
     if (ModeName(m) == name) return m;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("mode \"", name, "\"; allowed: submit, batch, get, list, e2e"));
+      absl::StrCat("mode \"", name, "\"; allowed: submit, batch, get, list, e2e, watch"));
 }
 
 absl::StatusOr<int64_t> ProcessCpuMicros(int pid) {
@@ -492,6 +498,7 @@ double LoadResult::LatencyMs(double q) const {
 }
 
 absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
+  if (options.mode == Mode::kWatch) return RunWatch(options);
   Runner runner(options);
   return runner.Run();
 }

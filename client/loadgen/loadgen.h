@@ -23,9 +23,10 @@ enum class Mode {
   kGet,        // GetTask on ids listed from the server before the run
   kList,       // ListTasks pages of page_size, following next_page_token
   kEndToEnd,   // SubmitTask, then WaitTask until the task is terminal
+  kWatch,      // in_flight WatchTask streams held open for the duration
 };
 
-// "submit", "batch", "get", "list", "e2e".
+// "submit", "batch", "get", "list", "e2e", "watch".
 absl::string_view ModeName(Mode mode);
 absl::StatusOr<Mode> ParseMode(absl::string_view name);
 
@@ -82,7 +83,12 @@ absl::StatusOr<int64_t> ProcessCpuMicros(int pid);
 // Runs the load and returns what it measured. Errors of individual calls
 // are counted in the result; a returned error means the run itself could
 // not happen (bad options, no task ids to get).
+// The watch mode gives: calls = streams that got their task's state while
+// held open, items = messages received, latency = time to the first
+// message, errors = streams ended other than by the final cancel.
 absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options);
+// The watch mode alone (watch.cc).
+absl::StatusOr<LoadResult> RunWatch(const LoadOptions& options);
 
 // One line for scripts: "RESULT mode=submit in_flight=64 ... errors=none".
 std::string FormatResultLine(const LoadOptions& options, const LoadResult& result);

@@ -34,7 +34,8 @@ int Run(int argc, char** argv) {
   app.add_option("--token", options.channel.token, "Bearer token sent with every call")
       ->envname("VIDEOTASK_TOKEN");
   options.channel.flags = {"--target", "--tls", "--tls_ca", "--token"};
-  app.add_option("--mode", mode, "submit | batch | get | list | e2e")->capture_default_str();
+  app.add_option("--mode", mode, "submit | batch | get | list | e2e | watch")
+      ->capture_default_str();
   app.add_option("--in_flight", options.in_flight, "Calls outstanding at once")
       ->capture_default_str();
   app.add_option("--channels", options.channels, "Separate connections")->capture_default_str();
