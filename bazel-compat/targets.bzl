@@ -81,6 +81,7 @@ UNIT_TESTS = [
     "engine_callers_test",
     "transitions_test",
     "error_policy_test",
+    "output_writer_test",
     "store_test",
     "dashboard_json_test",
     "metrics_test",

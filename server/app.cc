@@ -63,6 +63,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   engine_options.owner = absl::StrCat("videotaskd-", ::getpid(), "-",
                                       absl::Uniform<uint32_t>(app->rng_));
   engine_options.lease_duration = cfg.lease_duration;
+  engine_options.claim_interval = cfg.claim_interval;
   engine_options.retry = cfg.retry;
   engine_options.output_dir = cfg.output_dir;
   engine_options.max_queued_tasks = cfg.max_queued_tasks;

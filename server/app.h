@@ -47,6 +47,9 @@ struct AppConfig {
   // names each submit's caller from them.
   std::shared_ptr<const auth::TokenChecker> tokens;
   absl::Duration lease_duration = absl::Seconds(60);
+  // EngineOptions::claim_interval: tasks submitted within it are claimed
+  // together.
+  absl::Duration claim_interval = absl::Milliseconds(5);
   engine::RetryPolicy retry;
   // Retention and disk-full safety (engine.h EngineOptions).
   absl::Duration retention = absl::Hours(720);

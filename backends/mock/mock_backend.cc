@@ -172,7 +172,8 @@ absl::StatusOr<std::string> MockBackend::Start(const StartRequest& request) {
   script.created_ms = absl::ToUnixMillis(clock_.Now());
 
   absl::MutexLock lock(&mu_);
-  int attempt = ++start_attempts_[request.task_id];
+  // Attempts are counted only when some are scripted to fail.
+  int attempt = start_errors > 0 ? ++start_attempts_[request.task_id] : 1;
   std::string provider_id = EncodeScript(script);
   if (attempt <= start_errors) {
     std::string kind = Label(labels, kStartError, "unavailable");
@@ -202,7 +203,10 @@ absl::StatusOr<PollResult> MockBackend::Poll(absl::string_view provider_task_id)
       cancelled.status_text = "CANCELLED";
       return cancelled;
     }
-    polls = ++polls_[std::string(provider_task_id)];
+    // Counted only when the script depends on the count.
+    const bool counted = script.poll_errors > 0 || script.steps > 0 ||
+                         script.outcome == "throttle_then_succeed";
+    polls = counted ? ++polls_[std::string(provider_task_id)] : 1;
   }
   if (polls <= script.poll_errors) {
     return WithHttpStatus(absl::UnavailableError("mock provider poll failed (scripted)"), 502);
@@ -247,7 +251,7 @@ absl::Status MockBackend::FetchOutput(absl::string_view provider_task_id,
                                       const std::vector<std::string>& output_urls,
                                       OutputSink& sink) {
   VT_ASSIGN_OR_RETURN(Script script, DecodeScript(provider_task_id));
-  {
+  if (script.fetch_errors > 0) {
     absl::MutexLock lock(&mu_);
     int fetches = ++fetches_[std::string(provider_task_id)];
     if (fetches <= script.fetch_errors) {

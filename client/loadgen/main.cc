@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/loadgen/loadgen.h"
 
@@ -25,6 +26,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> labels;
   std::vector<std::string> list_labels;
   bool same_image = false;
+  std::vector<std::string> server_pids;
 
   CLI::App app{"videotask-bench: closed-loop load generator for VideoTaskService"};
   app.add_option("--target", options.channel.target, "Server address host:port")->required();
@@ -34,7 +36,8 @@ int Run(int argc, char** argv) {
   app.add_option("--token", options.channel.token, "Bearer token sent with every call")
       ->envname("VIDEOTASK_TOKEN");
   options.channel.flags = {"--target", "--tls", "--tls_ca", "--token"};
-  app.add_option("--mode", mode, "submit | batch | get | list | e2e")->capture_default_str();
+  app.add_option("--mode", mode, "submit | batch | get | list | e2e | watch")
+      ->capture_default_str();
   app.add_option("--in_flight", options.in_flight, "Calls outstanding at once")
       ->capture_default_str();
   app.add_option("--channels", options.channels, "Separate connections")->capture_default_str();
@@ -60,6 +63,9 @@ int Run(int argc, char** argv) {
   app.add_option("--label", labels, "spec.labels entry key=value (repeatable)");
   app.add_option("--rpc_timeout", timeout_s, "Deadline of each call, seconds")
       ->capture_default_str();
+  app.add_option("--server_pid", server_pids,
+                 "Server process on this machine whose CPU per op to report (repeatable, "
+                 "or a comma list; summed)");
   app.add_flag("--same_image", same_image, "Send the same image bytes in every submit");
   try {
     app.parse(argc, argv);
@@ -85,6 +91,20 @@ int Run(int argc, char** argv) {
         return 2;
       }
       (*out)[kv[0]] = kv[1];
+    }
+  }
+  for (const std::string& list : server_pids) {
+    for (absl::string_view pid : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+      int n = 0;
+      if (!absl::SimpleAtoi(pid, &n) || n <= 0) {
+        std::cerr << "--server_pid must be a process id, got \"" << pid << "\"\n";
+        return 2;
+      }
+      if (!videotask::loadgen::ProcessCpuMicros(n).ok()) {
+        std::cerr << "--server_pid: cannot read /proc/" << n << "/stat\n";
+        return 2;
+      }
+      options.server_pids.push_back(n);
     }
   }
   auto result = videotask::loadgen::RunLoad(options);

@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <memory>
 #include <optional>
 #include <string>
 
 
 #include "absl/strings/str_cat.h"
 #include "server/api/mapping.h"
+#include "server/engine/watch_hub.h"
 
 namespace videotask::api {
 namespace {
@@ -22,6 +24,12 @@ grpc::Status DeletedStatus(const std::string& id) {
                       absl::StrCat("task ", id, " was deleted (DeleteTask or retention)"));
 }
 
+// The reply for a change, built by the first watcher of it that asks.
+std::shared_ptr<const v1::Task> Reply(const VideoTaskServiceImpl& service,
+                                      const engine::TaskChange& change) {
+  return change.Shared<v1::Task>([&](const Task& task) { return service.Describe(task); });
+}
+
 // WatchTask: the current state, then each change, coalescing what a slow
 // reader has not taken yet; ends after a terminal state.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Drainable {
@@ -30,14 +38,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
       : service_(service), id_(id) {
     service_.AddStream(this);
     token_ = service_.hub().Subscribe(
-        id_, [this](const Task& task) { OnChange(task); },
+        id_, [this](const engine::TaskChangePtr& change) { OnChange(change); },
         [this] { FinishOnce(DeletedStatus(id_)); });
     absl::StatusOr<Task> current = service_.store().Get(id_);
     if (!current.ok()) {
       FinishOnce(ToGrpcStatus(current.status()));
       return;
     }
-    OnChange(*current);
+    OnChange(std::make_shared<const engine::TaskChange>(*std::move(current)));
   }
 
   void Drain() override {
@@ -48,6 +56,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
+    sending_.reset();
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream broke"));
       return;
@@ -68,21 +77,22 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
   }
 
  private:
-  void OnChange(const Task& task) {
+  void OnChange(const engine::TaskChangePtr& change) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || task.version <= latest_version_) return;
-    latest_version_ = task.version;
-    pending_ = task;
+    if (finished_ || change->task().version <= latest_version_) return;
+    latest_version_ = change->task().version;
+    pending_ = change;
     WriteLocked();
   }
 
   void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || !pending_.has_value()) return;
-    buffer_ = service_.Describe(*pending_);
-    sent_terminal_ = IsTerminal(pending_->state);
+    if (writing_ || finished_ || pending_ == nullptr) return;
+    // Built once per change, shared with every other watcher of it.
+    sending_ = Reply(service_, *pending_);
+    sent_terminal_ = IsTerminal(pending_->task().state);
     pending_.reset();
     writing_ = true;
-    StartWrite(&buffer_);
+    StartWrite(sending_.get());
   }
 
   void FinishOnce(const grpc::Status& status) {
@@ -104,8 +114,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Task>, public Dra
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool sent_terminal_ ABSL_GUARDED_BY(mu_) = false;
   int64_t latest_version_ ABSL_GUARDED_BY(mu_) = -1;
-  std::optional<Task> pending_ ABSL_GUARDED_BY(mu_);
-  v1::Task buffer_;
+  engine::TaskChangePtr pending_ ABSL_GUARDED_BY(mu_);  // not yet written
+  // What is being written; gRPC reads it until OnWriteDone.
+  std::shared_ptr<const v1::Task> sending_ ABSL_GUARDED_BY(mu_);
 };
 
 // WaitTask: answers at the first terminal state, or with the latest state
@@ -123,13 +134,13 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
     });
     service_.AddStream(this);
     token_ = service_.hub().Subscribe(
-        id_, [this](const Task& task) { OnChange(task); },
+        id_, [this](const engine::TaskChangePtr& change) { OnChange(change); },
         [this] { FinishOnce(DeletedStatus(id_)); });
     absl::StatusOr<Task> current = service_.store().Get(id_);
     if (!current.ok()) {
       FinishOnce(ToGrpcStatus(current.status()));
     } else {
-      OnChange(*current);
+      OnChange(std::make_shared<const engine::TaskChange>(*std::move(current)));
     }
   }
 
@@ -147,13 +158,13 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
     if (refs_.fetch_sub(1) == 1) delete this;
   }
 
-  void OnChange(const Task& task) {
+  void OnChange(const engine::TaskChangePtr& change) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || task.version <= latest_version_) return;
-    latest_version_ = task.version;
-    latest_ = task;
-    if (IsTerminal(task.state)) {
-      *reply_ = service_.Describe(task);
+    if (finished_ || change->task().version <= latest_version_) return;
+    latest_version_ = change->task().version;
+    latest_ = change;
+    if (IsTerminal(change->task().state)) {
+      *reply_ = *Reply(service_, *change);
       finished_ = true;
       Finish(grpc::Status::OK);
     }
@@ -163,8 +174,8 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
     finished_ = true;
-    if (latest_.has_value()) {
-      *reply_ = service_.Describe(*latest_);
+    if (latest_ != nullptr) {
+      *reply_ = *Reply(service_, *latest_);
       Finish(grpc::Status::OK);
     } else {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the task could not be read"));
@@ -187,7 +198,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int64_t latest_version_ ABSL_GUARDED_BY(mu_) = -1;
-  std::optional<Task> latest_ ABSL_GUARDED_BY(mu_);
+  engine::TaskChangePtr latest_ ABSL_GUARDED_BY(mu_);
 };
 
 // ReadTaskOutput: the output file in chunks of at most 1 MiB from `offset`.

@@ -122,6 +122,10 @@ int Engine::ClaimWant(const EngineBackend& b, absl::Time now, absl::Time& next) 
     next = std::min(next, st.next_queued_time);
     return 0;
   }
+  if (now < st.next_claim) {  // gathering tasks for one claim
+    next = std::min(next, st.next_claim);
+    return 0;
+  }
   if (st.limiter.min_interval() <= absl::ZeroDuration()) return free;
   if (st.limiter.NextFree() > now) {
     next = std::min(next, st.limiter.NextFree());
@@ -153,6 +157,7 @@ absl::Time Engine::ClaimFor(const EngineBackend& b, int want, absl::Time now) {
     if (short_of_want) {
       st.maybe_queued = false;
       st.next_queued_time = next_queued;
+      st.next_claim = now + options_.claim_interval;
       next = next_queued;
     } else {
       next = st.limiter.min_interval() > absl::ZeroDuration() ? now + st.limiter.min_interval()
@@ -221,8 +226,11 @@ void Engine::ScheduleLocked(const std::string& task_id, Step step, absl::Time at
     if (!poll_pending_.insert(task_id).second) return;
     at = std::max(at, PollFloorLocked(task_id));
   }
+  // The dispatcher wakes by the earliest timer already (or was kicked when
+  // that one was set): only a new earliest one needs a wake-up.
+  const bool earliest = timers_.empty() || at < timers_.begin()->first;
   timers_.emplace(at, Timer{task_id, step});
-  kicked_ = true;
+  if (earliest) kicked_ = true;
 }
 
 absl::Time Engine::PollFloorLocked(const std::string& task_id) const {

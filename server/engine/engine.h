@@ -56,6 +56,11 @@ struct EngineOptions {
   std::string output_dir;
   int64_t max_output_bytes = int64_t{512} << 20;
   int64_t max_queued_tasks = 1'000'000;
+  // After a claim that took fewer tasks than the backend had free slots
+  // (the queue ran dry), the next claim for that backend waits this long,
+  // so tasks submitted meanwhile are claimed together in one store
+  // transaction instead of one claim each. Zero claims at every wake-up.
+  absl::Duration claim_interval = absl::ZeroDuration();
   // How often the paused backends are read again from the store, to see
   // pauses and resumes made by other processes sharing it.
   absl::Duration pause_refresh = absl::Seconds(1);
@@ -197,6 +202,7 @@ class Engine {
     int in_flight = 0;
     bool maybe_queued = true;  // QUEUED tasks may be claimable
     absl::Time next_queued_time = absl::InfinitePast();
+    absl::Time next_claim = absl::InfinitePast();  // claim_interval after a short claim
   };
   struct LastPoll {
     absl::Time time;
@@ -209,6 +215,8 @@ class Engine {
   void OnCreateFailed(Task task, const EngineBackend& b, const absl::Status& error);
   void PollStep(const std::string& task_id);
   void FetchStep(const std::string& task_id);
+  // Downloads the output of `task`, as stored in state DOWNLOADING.
+  void FetchTask(Task task);
   void ProviderCancelStep(const std::string& task_id);
   void RetryOrFail(Task task, const absl::Status& error, Step step);
   void Fail(Task task, TaskError error);

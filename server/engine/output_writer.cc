@@ -31,12 +31,46 @@ absl::StatusOr<std::string> FileSha256(const std::string& path) {
 
 }  // namespace
 
+absl::Status DirSyncer::Sync() {
+  mu_.Lock();
+  if (next_ == nullptr) next_ = std::make_shared<Round>();
+  std::shared_ptr<Round> mine = next_;
+  while (!mine->done) {
+    if (running_) {
+      // The running fsync may have begun before our link: wait for it to
+      // end, then ours begins.
+      mu_.Await(absl::Condition(
+          +[](bool* running) { return !*running; }, &running_));
+      continue;
+    }
+    // Lead our round; later callers join the next one.
+    running_ = true;
+    next_ = nullptr;
+    mu_.Unlock();
+    absl::Status status = SyncDir(dir_);
+    mu_.Lock();
+    mine->status = std::move(status);
+    mine->done = true;
+    running_ = false;
+    ++syncs_;
+  }
+  absl::Status result = mine->status;
+  mu_.Unlock();
+  return result;
+}
+
+int64_t DirSyncer::syncs() const {
+  absl::MutexLock lock(&mu_);
+  return syncs_;
+}
+
 OutputFile::OutputFile(std::string dir, std::string stub, std::string task_id,
-                       std::string temp_path, int fd, int64_t max_bytes)
+                       std::string temp_path, int fd, int64_t max_bytes, DirSyncer& dir_syncer)
     : dir_(std::move(dir)),
       stub_(std::move(stub)),
       task_id_(std::move(task_id)),
       temp_path_(std::move(temp_path)),
+      dir_syncer_(dir_syncer),
       fd_(fd),
       max_bytes_(max_bytes) {}
 
@@ -84,17 +118,23 @@ absl::StatusOr<OutputInfo> OutputFile::Commit() {
   }
   ::unlink(temp_path_.c_str());
   committed_ = true;
-  VT_RETURN_IF_ERROR(SyncDir(dir_));
+  VT_RETURN_IF_ERROR(dir_syncer_.Sync());
   return info;
 }
 
 absl::StatusOr<std::unique_ptr<OutputFile>> OutputWriter::Begin(const std::string& stub,
                                                                 const std::string& task_id) const {
-  VT_RETURN_IF_ERROR(MakeDirs(dir_));
   std::string temp = absl::StrCat(dir_, "/.", stub, ".", task_id, ".part");
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  int fd = ::open(temp.c_str(), kFlags, 0644);
+  if (fd < 0 && errno == ENOENT) {
+    // The folder is made on the first output (or again, if it was removed).
+    VT_RETURN_IF_ERROR(MakeDirs(dir_));
+    fd = ::open(temp.c_str(), kFlags, 0644);
+  }
   if (fd < 0) return ErrnoStatus(errno, "create output temp file");
-  return std::unique_ptr<OutputFile>(new OutputFile(dir_, stub, task_id, temp, fd, max_bytes_));
+  return std::unique_ptr<OutputFile>(
+      new OutputFile(dir_, stub, task_id, temp, fd, max_bytes_, *dir_syncer_));
 }
 
 }  // namespace videotask::engine

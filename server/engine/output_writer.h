@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "backends/api/backend.h"
 #include "common/sha256.h"
 
@@ -17,6 +20,29 @@ struct OutputInfo {
   std::string path;
   int64_t size_bytes = 0;
   std::string sha256;
+};
+
+// fsyncs one folder for many callers at once. Sync() returns the outcome of
+// an fsync of the folder that began after Sync() was called, so every name
+// the caller linked there before is durable; callers arriving while an fsync
+// runs share the next one. Thread-safe.
+class DirSyncer {
+ public:
+  explicit DirSyncer(std::string dir) : dir_(std::move(dir)) {}
+  absl::Status Sync() ABSL_LOCKS_EXCLUDED(mu_);
+  // fsyncs done (tests).
+  int64_t syncs() const ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  struct Round {
+    bool done = false;
+    absl::Status status;
+  };
+  const std::string dir_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<Round> next_ ABSL_GUARDED_BY(mu_);  // the round new callers join
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // One output being written. Not thread-safe. The temp file is removed
@@ -33,9 +59,10 @@ class OutputFile final : public backends::OutputSink {
  private:
   friend class OutputWriter;
   OutputFile(std::string dir, std::string stub, std::string task_id, std::string temp_path, int fd,
-             int64_t max_bytes);
+             int64_t max_bytes, DirSyncer& dir_syncer);
 
   std::string dir_, stub_, task_id_, temp_path_;
+  DirSyncer& dir_syncer_;
   int fd_;
   int64_t max_bytes_;
   int64_t written_ = 0;
@@ -45,14 +72,18 @@ class OutputFile final : public backends::OutputSink {
 
 class OutputWriter {
  public:
-  OutputWriter(std::string dir, int64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {}
+  OutputWriter(std::string dir, int64_t max_bytes)
+      : dir_(std::move(dir)), max_bytes_(max_bytes), dir_syncer_(std::make_unique<DirSyncer>(dir_)) {}
   absl::StatusOr<std::unique_ptr<OutputFile>> Begin(const std::string& stub,
                                                     const std::string& task_id) const;
   const std::string& dir() const { return dir_; }
+  // The folder's fsyncs, shared by the outputs committed at the same time.
+  DirSyncer& dir_syncer() const { return *dir_syncer_; }
 
  private:
   std::string dir_;
   int64_t max_bytes_;
+  std::unique_ptr<DirSyncer> dir_syncer_;
 };
 
 }  // namespace videotask::engine

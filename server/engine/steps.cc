@@ -132,13 +132,21 @@ void Engine::PollStep(const std::string& task_id) {
   }
   bool changed = PollChangedTask(task, next);
   TaskState state = next.state;
-  if (changed && !Commit(std::move(next)).ok()) {
-    if (state == TaskState::kCancelled) {
-      Release(task_id);
-    } else {
-      OnConflict(task_id);
+  if (changed) {
+    absl::StatusOr<Task> stored = Commit(std::move(next));
+    if (!stored.ok()) {
+      if (state == TaskState::kCancelled) {
+        Release(task_id);
+      } else {
+        OnConflict(task_id);
+      }
+      return;
     }
-    return;
+    // Downloaded right away on this worker, from the task just stored.
+    if (state == TaskState::kDownloading) {
+      FetchTask(*std::move(stored));
+      return;
+    }
   }
   switch (state) {
     case TaskState::kRunning:
@@ -159,12 +167,16 @@ void Engine::FetchStep(const std::string& task_id) {
     Release(task_id);
     return;
   }
-  Task task = *std::move(current);
-  ScopedLogContext log_context(LogContextOf(task));
-  if (task.state != TaskState::kDownloading) {
-    if (IsTerminal(task.state)) Release(task_id);
+  if (current->state != TaskState::kDownloading) {
+    if (IsTerminal(current->state)) Release(task_id);
     return;
   }
+  FetchTask(*std::move(current));
+}
+
+void Engine::FetchTask(Task task) {
+  const std::string task_id = task.id;
+  ScopedLogContext log_context(LogContextOf(task));
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (b == nullptr) return;
   if (absl::Status space = CheckOutputSpace(); !space.ok()) {

@@ -1,5 +1,6 @@
 #include "server/engine/watch_hub.h"
 
+#include <memory>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -37,7 +38,8 @@ void WatchHub::Publish(const Task& task) {
   absl::MutexLock lock(&shard.mu);
   auto it = shard.watchers.find(task.id);
   if (it == shard.watchers.end()) return;
-  for (auto& [token, watcher] : it->second) watcher.on_change(task);
+  auto change = std::make_shared<const TaskChange>(task);
+  for (auto& [token, watcher] : it->second) watcher.on_change(change);
 }
 
 void WatchHub::PublishDeleted(const std::string& task_id) {

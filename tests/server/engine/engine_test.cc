@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "backends/api/errors.h"
 #include "backends/mock/mock_backend.h"
@@ -128,6 +130,7 @@ class EngineTest : public ::testing::Test {
     engine_options.retry.initial_backoff = absl::Seconds(2);
     engine_options.retry.max_backoff = absl::Seconds(60);
     engine_options.retry.max_attempts = 3;
+    engine_options.claim_interval = claim_interval_;
     engine_ = std::make_unique<Engine>(engine_options, *store_, std::move(backends), clock_, rng_,
                                        executor_, hub_);
     ASSERT_TRUE(engine_->Recover().ok());
@@ -170,6 +173,7 @@ class EngineTest : public ::testing::Test {
   FakeClock clock_;
   absl::Duration scripted_poll_interval_ = absl::Seconds(6);
   absl::Duration scripted_poll_jitter_ = absl::ZeroDuration();
+  absl::Duration claim_interval_ = absl::ZeroDuration();
   std::vector<absl::Time> poll_times_;  // every Poll of the scripted backend, across Open()s
   std::mt19937_64 rng_{42};
   InlineExecutor executor_;
@@ -193,6 +197,26 @@ TEST_F(EngineTest, HappyPathEndsSucceededWithTheOutputOnDisk) {
   EXPECT_EQ(task.output_sha256.size(), 64u);
   EXPECT_EQ(mock_->CreateCount(id), 1);
   EXPECT_EQ(engine_->InFlight("mock"), 0);
+}
+
+TEST_F(EngineTest, TasksSubmittedWithinTheClaimIntervalAreClaimedTogether) {
+  claim_interval_ = absl::Milliseconds(50);
+  Open(8);
+  std::string first = Submit({}, "mock", 0, 1);
+  engine_->RunOnce();  // nothing claimed before: at once
+  const absl::Time claimed = clock_.Now();
+  EXPECT_EQ(Get(first).state, TaskState::kRunning);
+  std::string a = Submit({}, "mock", 0, 2);
+  std::string b = Submit({}, "mock", 0, 3);
+  // The queue ran dry 2 ms ago: gathering, with a wake-up for the claim.
+  EXPECT_LE(engine_->RunOnce(), claimed + absl::Milliseconds(50));
+  EXPECT_EQ(Get(a).state, TaskState::kQueued);
+  EXPECT_EQ(Get(b).state, TaskState::kQueued);
+  clock_.Advance(claimed + absl::Milliseconds(50) - clock_.Now());
+  engine_->RunOnce();
+  EXPECT_EQ(Get(a).state, TaskState::kRunning);
+  EXPECT_EQ(Get(b).state, TaskState::kRunning);
+  EXPECT_EQ(engine_->InFlight("mock"), 3);
 }
 
 TEST_F(EngineTest, PollsNoMoreOftenThanThePollInterval) {
@@ -558,12 +582,45 @@ TEST_F(EngineTest, TasksOfADeadProcessAreTakenOverWhenTheirLeaseExpires) {
 TEST_F(EngineTest, AWatcherThatNeverReadsDoesNotBlockTheEngine) {
   std::string id = Submit();
   std::atomic<int> calls{0};
-  uint64_t token = hub_.Subscribe(id, [&](const Task&) { ++calls; });
+  uint64_t token = hub_.Subscribe(id, [&](const TaskChangePtr&) { ++calls; });
   RunFor(absl::Seconds(10));
   EXPECT_EQ(Get(id).state, TaskState::kSucceeded);
   EXPECT_GE(calls.load(), 3);  // SUBMITTING, RUNNING, DOWNLOADING, SUCCEEDED
   hub_.Unsubscribe(id, token);
   EXPECT_EQ(hub_.size(), 0);
+}
+
+TEST_F(EngineTest, WatchersOfOneChangeShareOneCopyAndOneDerivedValue) {
+  std::string id = Submit();
+  absl::Mutex mu;
+  std::vector<TaskChangePtr> seen[2];
+  std::vector<std::shared_ptr<const std::string>> derived[2];
+  int builds = 0;
+  uint64_t tokens[2];
+  for (int w = 0; w < 2; ++w) {
+    tokens[w] = hub_.Subscribe(id, [&, w](const TaskChangePtr& change) {
+      auto text = change->Shared<std::string>([&](const Task& task) {
+        ++builds;
+        return absl::StrCat(task.id, "@", task.version);
+      });
+      absl::MutexLock lock(&mu);
+      seen[w].push_back(change);
+      derived[w].push_back(std::move(text));
+    });
+  }
+  RunFor(absl::Seconds(10));
+  for (uint64_t token : tokens) hub_.Unsubscribe(id, token);
+  ASSERT_EQ(Get(id).state, TaskState::kSucceeded);
+  absl::MutexLock lock(&mu);
+  ASSERT_GE(seen[0].size(), 3u);
+  ASSERT_EQ(seen[0].size(), seen[1].size());
+  for (size_t i = 0; i < seen[0].size(); ++i) {
+    EXPECT_EQ(seen[0][i], seen[1][i]) << "change " << i << " was copied per watcher";
+    EXPECT_EQ(derived[0][i], derived[1][i]) << "change " << i << " was derived per watcher";
+    EXPECT_EQ(*derived[0][i], absl::StrCat(id, "@", seen[0][i]->task().version));
+  }
+  EXPECT_EQ(builds, static_cast<int>(seen[0].size()));
+  EXPECT_EQ(seen[0].back()->task().state, TaskState::kSucceeded);
 }
 
 TEST(RetryPolicyTest, FullJitterWithinTheExponentialCeiling) {

@@ -148,7 +148,7 @@ TEST_F(RetentionTest, DeletesEndedTasksOnceOlderThanTheRetentionKeepingOutputs) 
   ASSERT_TRUE(Exists(output));
   const std::string running = SubmitOk({{"mock.latency_ms", "3600000"}});
   bool told = false;
-  hub_.Subscribe(done, [](const Task&) {}, [&] { told = true; });
+  hub_.Subscribe(done, [](const TaskChangePtr&) {}, [&] { told = true; });
 
   clock_.Advance(absl::Minutes(40));  // ended 40 min ago: kept
   engine_->RunOnce();
@@ -229,7 +229,7 @@ TEST_F(RetentionTest, DeleteTaskOnlyForEndedTasksAndItsOutputOnRequest) {
   const std::string dropped_path = Get(drop_file).output_path;
   ASSERT_NE(kept_path, dropped_path);
   bool told = false;
-  hub_.Subscribe(drop_file, [](const Task&) {}, [&] { told = true; });
+  hub_.Subscribe(drop_file, [](const TaskChangePtr&) {}, [&] { told = true; });
   VT_ASSERT_OK(engine_->Delete(keep_file, false).status());
   VT_ASSERT_OK(engine_->Delete(drop_file, true).status());
   EXPECT_TRUE(told);
