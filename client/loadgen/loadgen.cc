@@ -102,6 +102,7 @@ class Runner {
     if (options_.batch_size < 1 || options_.page_size < 1 || options_.list_depth < 1) {
       return absl::InvalidArgumentError("batch_size, page_size and list_depth must be at least 1");
     }
+    if (absl::Status filters = BuildList(); !filters.ok()) return filters;
     for (int i = 0; i < options_.channels; ++i) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(-1);
@@ -231,7 +232,7 @@ class Runner {
       case Mode::kGet:
         break;
       case Mode::kList:
-        s.list.set_page_size(options_.page_size);
+        s.list = list_;
         break;
       case Mode::kWatch:  // RunWatch
         break;
@@ -318,6 +319,24 @@ class Runner {
     s.stub->async()->GetTask(s.ctx.get(), &s.get, &s.task, [this, &s](grpc::Status st) {
       Finish(s, st.ok() ? 1 : 0, st.ok() ? "" : CodeName(st.error_code()));
     });
+  }
+
+  // The first page's request of every list slot (page size and filters).
+  absl::Status BuildList() {
+    list_.set_page_size(options_.page_size);
+    for (const std::string& name : options_.list_states) {
+      v1::State state;
+      if (!v1::State_Parse(name, &state) || state == v1::STATE_UNSPECIFIED) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "list state \"", name, "\"; allowed: QUEUED, SUBMITTING, RUNNING, DOWNLOADING, "
+            "SUCCEEDED, FAILED, CANCELLED"));
+      }
+      list_.add_states(state);
+    }
+    list_.set_backend(options_.list_backend);
+    list_.set_caller(options_.list_caller);
+    for (const auto& [k, v] : options_.list_labels) (*list_.mutable_labels())[k] = v;
+    return absl::OkStatus();
   }
 
   void StartList(Slot& s) {
@@ -426,6 +445,7 @@ class Runner {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<v1::VideoTaskService::Stub>> stubs_;
   std::vector<std::string> ids_;
+  v1::ListTasksRequest list_;
   std::vector<Slot> slots_;
   SteadyClock::time_point measure_start_;
   SteadyClock::time_point measure_end_;

@@ -46,6 +46,12 @@ struct LoadOptions {
   int page_size = 100;
   // ListTasks: pages followed before a slot starts again at the first page.
   int list_depth = 100;
+  // ListTasks filters: state names (QUEUED, ...; any of them), backend,
+  // labels (all must match) and caller; empty = no filter.
+  std::vector<std::string> list_states;
+  std::string list_backend;
+  std::map<std::string, std::string> list_labels;
+  std::string list_caller;
   // Spec of submitted tasks.
   std::string backend;  // "" = the server's default
   std::map<std::string, std::string> labels;

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +24,7 @@ int Run(int argc, char** argv) {
   std::string mode = "submit";
   double warmup_s = 2, duration_s = 10, timeout_s = 30;
   std::vector<std::string> labels;
+  std::vector<std::string> list_labels;
   bool same_image = false;
   std::vector<std::string> server_pids;
 
@@ -51,6 +53,12 @@ int Run(int argc, char** argv) {
   app.add_option("--list_depth", options.list_depth,
                  "Pages followed before starting again at the first")
       ->capture_default_str();
+  app.add_option("--list_state", options.list_states,
+                 "ListTasks: only this state, e.g. QUEUED (repeatable: any of them)");
+  app.add_option("--list_backend", options.list_backend, "ListTasks: only this backend");
+  app.add_option("--list_label", list_labels,
+                 "ListTasks: only tasks with this label key=value (repeatable: all of them)");
+  app.add_option("--list_caller", options.list_caller, "ListTasks: only this caller");
   app.add_option("--backend", options.backend, "spec.backend of submitted tasks");
   app.add_option("--label", labels, "spec.labels entry key=value (repeatable)");
   app.add_option("--rpc_timeout", timeout_s, "Deadline of each call, seconds")
@@ -74,13 +82,16 @@ int Run(int argc, char** argv) {
   options.duration = absl::Seconds(duration_s);
   options.rpc_timeout = absl::Seconds(timeout_s);
   options.unique_images = !same_image;
-  for (const std::string& label : labels) {
-    std::vector<std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
-    if (kv.size() != 2 || kv[0].empty()) {
-      std::cerr << "--label must be key=value, got \"" << label << "\"\n";
-      return 2;
+  for (auto [flag, given, out] : {std::tuple{"--label", &labels, &options.labels},
+                                  std::tuple{"--list_label", &list_labels, &options.list_labels}}) {
+    for (const std::string& label : *given) {
+      std::vector<std::string> kv = absl::StrSplit(label, absl::MaxSplits('=', 1));
+      if (kv.size() != 2 || kv[0].empty()) {
+        std::cerr << flag << " must be key=value, got \"" << label << "\"\n";
+        return 2;
+      }
+      (*out)[kv[0]] = kv[1];
     }
-    options.labels[kv[0]] = kv[1];
   }
   for (const std::string& list : server_pids) {
     for (absl::string_view pid : absl::StrSplit(list, ',', absl::SkipEmpty())) {

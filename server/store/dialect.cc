@@ -39,15 +39,16 @@ absl::string_view Dialect::ColumnType(SqlType type) const {
   return "TEXT";
 }
 
-std::string Dialect::RowBefore(int time_param, int id_param) const {
+std::string Dialect::RowBefore(int time_param, int id_param, absl::string_view time_column,
+                               absl::string_view id_column) const {
   if (kind_ == Kind::kSqlite) {
     // The first term lets SQLite use the index range; the row value alone
     // is not.
-    return absl::StrCat("create_time <= ?", time_param, " AND (create_time, id) < (?", time_param,
-                        ", ?", id_param, ")");
+    return absl::StrCat(time_column, " <= ?", time_param, " AND (", time_column, ", ", id_column,
+                        ") < (?", time_param, ", ?", id_param, ")");
   }
-  return absl::StrCat("(create_time, id) < ($", time_param, "::bigint, $", id_param,
-                      "::text COLLATE \"C\")");
+  return absl::StrCat("(", time_column, ", ", id_column, ") < ($", time_param, "::bigint, $",
+                      id_param, "::text COLLATE \"C\")");
 }
 
 }  // namespace videotask::store::internal

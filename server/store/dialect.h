@@ -42,8 +42,11 @@ class Dialect {
   absl::string_view ColumnType(SqlType type) const;
 
   // A row-value comparison `(create_time, id) < (time, id)` that the
-  // engine's planner turns into an index range.
-  std::string RowBefore(int time_param, int id_param) const;
+  // engine's planner turns into an index range; the columns may be named
+  // (`l.create_time`, `l.task_id`).
+  std::string RowBefore(int time_param, int id_param,
+                        absl::string_view time_column = "create_time",
+                        absl::string_view id_column = "id") const;
 
  private:
   explicit Dialect(Kind kind) : kind_(kind) {}

@@ -189,6 +189,20 @@ std::string SchemaCallers(const Dialect& d) {
                       "  WHERE state BETWEEN 2 AND 4;\n");
 }
 
+std::string SchemaListIndexes(const Dialect& d) {
+  return absl::StrCat(
+      // ListTasks by backend, newest first.
+      "CREATE INDEX tasks_backend_list ON tasks (backend, create_time DESC, id DESC);\n",
+      // ListTasks by label, newest first: each label row carries its task's
+      // create_time (which never changes), so a label's page is one range.
+      "ALTER TABLE task_labels ADD COLUMN create_time ", d.ColumnType(SqlType::kBigInt),
+      " NOT NULL DEFAULT 0;\n",
+      "UPDATE task_labels SET create_time =\n"
+      "  COALESCE((SELECT t.create_time FROM tasks t WHERE t.id = task_labels.task_id), 0);\n",
+      "DROP INDEX task_labels_by_value;\n",
+      "CREATE INDEX task_labels_list ON task_labels (key, value, create_time DESC, task_id DESC);\n");
+}
+
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {
   if (version > latest) {
     return absl::FailedPreconditionError(absl::StrCat("task database schema v", version,

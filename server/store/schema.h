@@ -52,6 +52,12 @@ std::string SchemaRetention(const Dialect& dialect);
 // which the fair claim replaces, goes.
 std::string SchemaCallers(const Dialect& dialect);
 
+// The indexes of ListTasks' filters: tasks by backend, newest first; and
+// task_labels.create_time (its task's create_time), with task_labels_list
+// (key, value, create_time, task_id) replacing task_labels_by_value, so a
+// label filter reads one index range in list order.
+std::string SchemaListIndexes(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/status_macros.h"
 #include "server/store/state_counts.h"
@@ -25,6 +26,11 @@ absl::StatusOr<Task> TableStore::Get(absl::string_view id) {
 
 absl::StatusOr<ListPage> TableStore::List(const ListQuery& query) {
   return OnReadSession<ListPage>([&](SqlSession& s) { return table_.List(s, query); });
+}
+
+absl::StatusOr<std::vector<std::string>> TableStore::ExplainList(const ListQuery& query) {
+  return OnReadSession<std::vector<std::string>>(
+      [&](SqlSession& s) { return table_.ExplainList(s, query); });
 }
 
 absl::StatusOr<std::vector<Task>> TableStore::ListRecoverable(absl::string_view owner,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -36,6 +37,9 @@ class TableStore : public TaskStore {
 
   absl::StatusOr<std::vector<StateCount>> CountByState() override;
   absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() override;
+
+  // The plan of List's statement for `query` (TaskTable::ExplainList).
+  absl::StatusOr<std::vector<std::string>> ExplainList(const ListQuery& query);
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect), dialect_(dialect) {}

@@ -1,8 +1,8 @@
 #include "server/store/task_rows.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
-#include <tuple>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -110,6 +110,7 @@ absl::StatusOr<Task> TaskTable::Get(SqlSession& session, absl::string_view id) c
 }
 
 std::string TaskTable::ListSql(const ListQuery& query, size_t states) const {
+  if (!query.labels.empty()) return ListByLabelSql(query, states);
   const Dialect& d = sql_.dialect;
   int next = 2;  // 1: the limit
   std::string filters;
@@ -119,13 +120,6 @@ std::string TaskTable::ListSql(const ListQuery& query, size_t states) const {
   }
   if (!query.backend.empty()) absl::StrAppend(&filters, " AND backend = ", d.Param(next++));
   if (!query.caller.empty()) absl::StrAppend(&filters, " AND caller = ", d.Param(next++));
-  for (size_t i = 0; i < query.labels.size(); ++i) {
-    absl::StrAppend(&filters,
-                    " AND EXISTS (SELECT 1 FROM task_labels l WHERE l.task_id = tasks.id"
-                    " AND l.key = ",
-                    d.Param(next), " AND l.value = ", d.Param(next + 1), ")");
-    next += 2;
-  }
   const std::string order = absl::StrCat(" ORDER BY create_time DESC, id DESC LIMIT ", d.Param(1));
   const std::string select = absl::StrCat("SELECT ", sql_.columns, " FROM tasks WHERE ");
   if (d.has_arrays() || states <= 1) {
@@ -147,6 +141,42 @@ std::string TaskTable::ListSql(const ListQuery& query, size_t states) const {
   return absl::StrCat(absl::StrJoin(branches, " UNION ALL "), order);
 }
 
+// The first label's range of task_labels_list, newest first, walks the
+// page (CROSS JOIN: SQLite keeps task_labels the outer loop); each row's
+// task is fetched by id and checked against the other filters.
+std::string TaskTable::ListByLabelSql(const ListQuery& query, size_t states) const {
+  const Dialect& d = sql_.dialect;
+  int next = 2;  // 1: the limit
+  std::string cursor;
+  if (query.after.has_value()) {
+    cursor = absl::StrCat(" AND ", d.RowBefore(next, next + 1, "l.create_time", "l.task_id"));
+    next += 2;
+  }
+  std::string filters;
+  if (!query.backend.empty()) absl::StrAppend(&filters, " AND tasks.backend = ", d.Param(next++));
+  if (!query.caller.empty()) absl::StrAppend(&filters, " AND tasks.caller = ", d.Param(next++));
+  std::string sql = absl::StrCat("SELECT ", TaskColumnList("tasks."),
+                                 " FROM task_labels l CROSS JOIN tasks WHERE l.key = ",
+                                 d.Param(next), " AND l.value = ", d.Param(next + 1), cursor,
+                                 " AND tasks.id = l.task_id", filters);
+  next += 2;
+  for (size_t i = 1; i < query.labels.size(); ++i) {
+    absl::StrAppend(&sql,
+                    " AND EXISTS (SELECT 1 FROM task_labels o WHERE o.task_id = tasks.id"
+                    " AND o.key = ",
+                    d.Param(next), " AND o.value = ", d.Param(next + 1), ")");
+    next += 2;
+  }
+  if (states > 0 && d.has_arrays()) {
+    absl::StrAppend(&sql, " AND tasks.state = ANY(", d.Param(next, "int[]"), ")");
+  } else if (states > 0) {
+    std::vector<std::string> params;
+    for (size_t i = 0; i < states; ++i) params.push_back(d.Param(next + static_cast<int>(i)));
+    absl::StrAppend(&sql, " AND tasks.state IN (", absl::StrJoin(params, ", "), ")");
+  }
+  return absl::StrCat(sql, " ORDER BY l.create_time DESC, l.task_id DESC LIMIT ", d.Param(1));
+}
+
 absl::StatusOr<ListPage> TaskTable::List(SqlSession& session, const ListQuery& query) const {
   const int page_size = std::clamp(query.page_size, 1, 1000);
   const std::vector<int> states = SortedStates(query.states);
@@ -165,6 +195,31 @@ absl::StatusOr<ListPage> TaskTable::List(SqlSession& session, const ListQuery& q
         return absl::OkStatus();
       }));
   return page;
+}
+
+absl::StatusOr<std::vector<std::string>> TaskTable::ExplainList(SqlSession& session,
+                                                                const ListQuery& query) const {
+  const int page_size = std::clamp(query.page_size, 1, 1000);
+  const std::vector<int> states = SortedStates(query.states);
+  const bool sqlite = sql_.dialect.kind() == Dialect::Kind::kSqlite;
+  std::vector<std::string> lines;
+  std::map<int64_t, int> depth;  // SQLite: step id -> depth
+  VT_RETURN_IF_ERROR(session.Query(
+      absl::StrCat(sqlite ? "EXPLAIN QUERY PLAN " : "EXPLAIN ", ListSql(query, states.size())),
+      [&](RowWriter& w) { BindList(w, sql_.dialect, query, page_size, states); },
+      [&](const RowReader& row) -> absl::Status {
+        if (!sqlite) {
+          lines.push_back(row.Text(0));
+          return absl::OkStatus();
+        }
+        auto parent = depth.find(row.Int(1));
+        const int level = parent == depth.end() ? 0 : parent->second + 1;
+        depth[row.Int(0)] = level;
+        lines.push_back(absl::StrCat(std::string(2 * static_cast<size_t>(level), ' '),
+                                     row.Text(3)));
+        return absl::OkStatus();
+      }));
+  return lines;
 }
 
 absl::StatusOr<std::vector<Task>> TaskTable::ListRecoverable(SqlSession& session,
@@ -356,7 +411,7 @@ absl::StatusOr<std::vector<Task>> TaskTable::FindByRequestId(SqlSession& session
 absl::Status TaskTable::InsertLabels(SqlSession& session, const Task& task) const {
   if (task.spec.labels.empty()) return absl::OkStatus();
   return session.Exec(sql_.InsertLabels(task.spec.labels.size()), [&](RowWriter& w) {
-    w.Text(task.id);
+    w.Text(task.id).Time(task.create_time);
     for (const auto& [key, value] : task.spec.labels) w.Text(key).Text(value);
   });
 }

@@ -77,6 +77,11 @@ class TaskTable {
   // task_store.h's contracts, on one session.
   absl::StatusOr<Task> Get(SqlSession& session, absl::string_view id) const;
   absl::StatusOr<ListPage> List(SqlSession& session, const ListQuery& query) const;
+  // The engine's plan for the statement List runs for `query`, bound the
+  // same way (SQLite: EXPLAIN QUERY PLAN, one line per step, indented by
+  // depth; PostgreSQL: EXPLAIN's lines). For benchmarks and operators.
+  absl::StatusOr<std::vector<std::string>> ExplainList(SqlSession& session,
+                                                       const ListQuery& query) const;
   absl::StatusOr<std::vector<Task>> ListRecoverable(SqlSession& session, absl::string_view owner,
                                                     absl::Time now) const;
   absl::StatusOr<absl::Time> NextQueuedTime(SqlSession& session, absl::string_view backend) const;
@@ -126,6 +131,7 @@ class TaskTable {
                                                        absl::Time now) const;
   // SQL and parameter numbers of a List page.
   std::string ListSql(const ListQuery& query, size_t states) const;
+  std::string ListByLabelSql(const ListQuery& query, size_t states) const;
 
   const TaskStatements sql_;
 };

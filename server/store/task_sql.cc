@@ -140,11 +140,11 @@ std::string TaskStatements::ClaimSet(absl::string_view table) const {
 std::string TaskStatements::InsertLabels(size_t count) const {
   std::vector<std::string> rows;
   for (size_t i = 0; i < count; ++i) {
-    const int key = 2 + 2 * static_cast<int>(i);
-    rows.push_back(absl::StrCat("(", dialect.Param(1), ", ", dialect.Param(key), ", ",
-                                dialect.Param(key + 1), ")"));
+    const int key = 3 + 2 * static_cast<int>(i);
+    rows.push_back(absl::StrCat("(", dialect.Param(1), ", ", dialect.Param(2), ", ",
+                                dialect.Param(key), ", ", dialect.Param(key + 1), ")"));
   }
-  return absl::StrCat("INSERT INTO task_labels (task_id, key, value) VALUES ",
+  return absl::StrCat("INSERT INTO task_labels (task_id, create_time, key, value) VALUES ",
                       absl::StrJoin(rows, ", "));
 }
 

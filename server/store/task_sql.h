@@ -58,7 +58,7 @@ struct TaskStatements {
   // The SET list that claims a row (kClaimOwner, kClaimLeaseExpiry,
   // kClaimNow); `table` qualifies the column reads ("t." or "").
   std::string ClaimSet(absl::string_view table) const;
-  // task_id, then key and value per label.
+  // task_id, create_time, then key and value per label.
   std::string InsertLabels(size_t count) const;
 };
 

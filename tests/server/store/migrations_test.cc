@@ -51,6 +51,17 @@ TEST(MigrationsTest, MigratesAnEmptyFileToTheLatestVersion) {
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("CHECK")));
 }
 
+// A QUEUED task in the columns of schema v1, created at 1234 µs.
+constexpr char kInsertV1Task[] =
+    "INSERT INTO tasks (id, backend, model, image_source, image_uri, image_server_path, "
+    "image_filename, image_mime_type, prompt_text, ratio, duration_seconds, requested_stub, "
+    "priority, public_figure_threshold, state, provider_task_id, provider_status, progress, "
+    "target_filename_stub, output_path, output_size_bytes, output_sha256, error_code, "
+    "error_message, error_retryable, error_provider_code, attempt_count, image_sha256, "
+    "image_size_bytes, create_time, spec_fingerprint, version) VALUES ('x', 'mock', '', 0, '', "
+    "'', '', '', '', '', 0, '', 0, '', 1, '', '', 0, 'x', '', 0, '', '', '', 0, '', 0, '', 0, "
+    "1234, '', 1)";
+
 // Schema v1 as the binaries before the shared schema description wrote it
 // (migrations.cc, verbatim): databases made by them must stay the same.
 constexpr char kPreviousSchemaV1[] = R"sql(
@@ -165,12 +176,20 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // tasks.output_removed_time and tasks.caller, the table backend_pauses,
   // replace the index tasks_live_image by tasks_kept_image (images kept for
   // retries), add the retention indexes tasks_ended and tasks_output_kept and
-  // four tasks_caller_* indexes, drop tasks_claim, and add the state counts
-  // (SchemaStateCounts: their table and three triggers); nothing else.
+  // four tasks_caller_* indexes, drop tasks_claim, add the state counts
+  // (SchemaStateCounts: their table and three triggers), and add
+  // task_labels.create_time with the list indexes tasks_backend_list and
+  // task_labels_list (replacing task_labels_by_value); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
+  int list_indexes = 0;
   for (const std::string& object : latest) {
+    if (object.rfind("index tasks_backend_list ", 0) == 0 ||
+        object.rfind("index task_labels_list ", 0) == 0) {
+      ++list_indexes;
+      continue;
+    }
     if (object.find(" task_state_counts ") != std::string::npos ||
         object.rfind("trigger tasks_count_", 0) == 0) {
       ++state_count_objects;
@@ -192,13 +211,15 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   }
   EXPECT_EQ(caller_indexes, 4);
   EXPECT_EQ(state_count_objects, 4);
+  EXPECT_EQ(list_indexes, 2);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
     if (object.rfind("index tasks_claim ", 0) == 0) continue;
+    if (object.rfind("index task_labels_by_value ", 0) == 0) continue;
     v1_kept.push_back(object);
   }
-  ASSERT_EQ(v1_kept.size(), v1.size() - 2);
+  ASSERT_EQ(v1_kept.size(), v1.size() - 3);
   ASSERT_EQ(expected_v1.size(), v1_kept.size());
   for (size_t i = 0; i < v1_kept.size(); ++i) {
     if (v1_kept[i].rfind("table tasks ", 0) == 0) {
@@ -207,15 +228,24 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+    } else if (v1_kept[i].rfind("table task_labels ", 0) == 0) {
+      EXPECT_THAT(expected_v1[i],
+                  ::testing::HasSubstr("create_time INTEGER NOT NULL DEFAULT 0"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }
   }
-  // An existing v1 file migrates to exactly what a new file gets.
+  // An existing v1 file migrates to exactly what a new file gets; the
+  // labels of its tasks get their task's create_time.
+  VT_ASSERT_OK(before.Exec(kInsertV1Task));
+  VT_ASSERT_OK(before.Exec("INSERT INTO task_labels (task_id, key, value) VALUES ('x', 'team', 'a')"));
   VT_ASSERT_OK(Migrate(before));
   EXPECT_EQ(SchemaObjects(before), latest);
   VT_ASSERT_OK_AND_ASSIGN(int64_t version, before.QueryInt64("PRAGMA user_version"));
   EXPECT_EQ(version, LatestSchemaVersion());
+  VT_ASSERT_OK_AND_ASSIGN(int64_t label_time,
+                          before.QueryInt64("SELECT create_time FROM task_labels WHERE task_id = 'x'"));
+  EXPECT_EQ(label_time, 1234);
 }
 
 TEST(MigrationsTest, RefusesANewerSchema) {

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
@@ -34,6 +35,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::videotask::testing::IsOk;
 using ::videotask::testing::StatusIs;
 
@@ -281,6 +283,56 @@ TEST_F(SqliteTaskStoreTest, BlockingWriteFromDoneCallbackIsRefused) {
   });
   done.WaitForNotification();
   EXPECT_THAT(from_callback, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("callback")));
+}
+
+// Each List filter alone, first page or after a cursor, reads one index
+// range in list order: no table scan, no sort of the matching rows.
+TEST_F(SqliteTaskStoreTest, ListPlansReadOneIndexRangeInListOrder) {
+  Task t = MakeTask("t1");
+  t.spec.labels = {{"team", "a"}};
+  InsertOk(t);
+  struct Case {
+    const char* name;
+    ListQuery query;
+    const char* index;
+  };
+  auto query = [](auto set) {
+    ListQuery q;
+    set(q);
+    return q;
+  };
+  const std::vector<Case> cases = {
+      {"none", ListQuery(), "tasks_list"},
+      {"state", query([](ListQuery& q) { q.states = {TaskState::kQueued}; }), "tasks_state_list"},
+      {"states",
+       query([](ListQuery& q) { q.states = {TaskState::kFailed, TaskState::kCancelled}; }),
+       "tasks_state_list"},
+      {"backend", query([](ListQuery& q) { q.backend = "mock"; }), "tasks_backend_list"},
+      {"caller", query([](ListQuery& q) { q.caller = "alice"; }), "tasks_caller_list"},
+      {"label", query([](ListQuery& q) { q.labels = {{"team", "a"}}; }), "task_labels_list"},
+      {"label and state", query([](ListQuery& q) {
+         q.labels = {{"team", "a"}};
+         q.states = {TaskState::kQueued, TaskState::kFailed};
+       }),
+       "task_labels_list"},
+  };
+  for (Case c : cases) {
+    for (bool after : {false, true}) {
+      if (after) c.query.after = ListCursor{clock_.Now(), "t9"};
+      VT_ASSERT_OK_AND_ASSIGN(std::vector<std::string> plan, store_->ExplainList(c.query));
+      const std::string text = absl::StrJoin(plan, "\n");
+      SCOPED_TRACE(absl::StrCat(c.name, after ? " after a cursor" : "", ":\n", text));
+      EXPECT_THAT(text, ::testing::ContainsRegex(absl::StrCat(" INDEX ", c.index, "( |$)")));
+      // Several states: one range per state, each a page at most, merged
+      // (SQLite sorts each branch's page for the merge, not the rows).
+      if (c.query.states.size() < 2 || !c.query.labels.empty()) {
+        EXPECT_THAT(text, Not(HasSubstr("TEMP B-TREE FOR ORDER BY")));
+      }
+      EXPECT_THAT(text, Not(::testing::ContainsRegex("SCAN tasks$|SCAN tasks\n")));
+    }
+    // The statement the plan is of is the one List runs.
+    VT_ASSERT_OK(store_->List(c.query).status());
+  }
 }
 
 }  // namespace

@@ -420,6 +420,7 @@ TEST_P(TaskStoreConformanceTest, ListPagesWithFilters) {
     if (i % 3 == 0) t.spec.labels["team"] = "a";
     if (i % 3 == 1) t.spec.labels["team"] = "b";
     if (i % 2 == 0) t.spec.labels["env"] = "prod";
+    t.caller = i % 7 == 0 ? "rare" : "common";
     t.spec_fingerprint = SpecFingerprint(t.spec, "");
     all.push_back(t);
     batch.push_back(New(t));
@@ -436,23 +437,29 @@ TEST_P(TaskStoreConformanceTest, ListPagesWithFilters) {
     std::string backend;
     std::map<std::string, std::string> labels;
     int page_size;
+    std::string caller;
   };
   const std::vector<Case> cases = {
-      {{}, "", {}, 50},
-      {{}, "", {}, 7},
-      {{TaskState::kQueued}, "", {}, 9},
-      {{TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled}, "", {}, 11},
-      {{}, "runway", {}, 5},
-      {{}, "", {{"team", "a"}}, 13},
-      {{}, "", {{"team", "a"}, {"env", "prod"}}, 4},
-      {{TaskState::kRunning, TaskState::kQueued}, "mock", {{"env", "prod"}}, 3},
-      {{}, "nobody", {}, 10},
-      {{}, "", {{"team", "c"}}, 10},
-      {{}, "", {}, 1000},
+      {{}, "", {}, 50, ""},
+      {{}, "", {}, 7, ""},
+      {{TaskState::kQueued}, "", {}, 9, ""},
+      {{TaskState::kSucceeded, TaskState::kFailed, TaskState::kCancelled}, "", {}, 11, ""},
+      {{}, "runway", {}, 5, ""},
+      {{}, "", {{"team", "a"}}, 13, ""},
+      {{}, "", {{"team", "a"}, {"env", "prod"}}, 4, ""},
+      {{TaskState::kRunning, TaskState::kQueued}, "mock", {{"env", "prod"}}, 3, ""},
+      {{}, "nobody", {}, 10, ""},
+      {{}, "", {{"team", "c"}}, 10, ""},
+      {{}, "", {}, 1000, ""},
+      {{}, "", {}, 6, "rare"},
+      {{TaskState::kFailed}, "", {{"team", "b"}}, 2, ""},
+      {{}, "runway", {{"team", "a"}}, 3, "common"},
+      {{TaskState::kQueued, TaskState::kCancelled}, "", {{"env", "prod"}}, 4, "rare"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(absl::StrCat("states=", c.states.size(), " backend=", c.backend,
-                              " labels=", c.labels.size(), " page=", c.page_size));
+                              " labels=", c.labels.size(), " page=", c.page_size,
+                              " caller=", c.caller));
     std::vector<std::string> want;
     for (const Task& t : all) {
       if (!c.states.empty() &&
@@ -460,6 +467,7 @@ TEST_P(TaskStoreConformanceTest, ListPagesWithFilters) {
         continue;
       }
       if (!c.backend.empty() && t.spec.backend != c.backend) continue;
+      if (!c.caller.empty() && t.caller != c.caller) continue;
       bool labels_match = true;
       for (const auto& [k, v] : c.labels) {
         auto it = t.spec.labels.find(k);
@@ -472,6 +480,7 @@ TEST_P(TaskStoreConformanceTest, ListPagesWithFilters) {
     q.states = c.states;
     q.backend = c.backend;
     q.labels = c.labels;
+    q.caller = c.caller;
     q.page_size = c.page_size;
     int pages = 0;
     while (true) {

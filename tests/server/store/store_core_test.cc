@@ -168,7 +168,7 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   EXPECT_THAT(pg.insert, HasSubstr(absl::StrCat("$", kNumColumns, ")")));
   EXPECT_THAT(pg.delete_ended, HasSubstr("FOR UPDATE SKIP LOCKED"));
   EXPECT_THAT(sqlite.delete_ended, Not(HasSubstr("SKIP LOCKED")));
-  EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3), ($1, $4, $5)"));
+  EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3, $4), ($1, $2, $5, $6)"));
   EXPECT_THAT(sqlite.ClaimSet("t."), HasSubstr("COALESCE(t.start_time, ?4)"));
   for (const std::string* sql : {&sqlite.insert, &sqlite.update, &sqlite.list_recoverable}) {
     EXPECT_THAT(*sql, Not(HasSubstr("$"))) << *sql;
