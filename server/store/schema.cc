@@ -61,6 +61,8 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"attempts_json", SqlType::kText, ""},
     {"output_removed_time", SqlType::kBigInt, ""},
     {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
+    {"reuse_key", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"reused_from", SqlType::kText, "NOT NULL DEFAULT ''"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -187,6 +189,16 @@ std::string SchemaCallers(const Dialect& d) {
                       // Slots each caller holds at a backend.
                       "CREATE INDEX tasks_caller_active ON tasks (backend, caller)\n"
                       "  WHERE state BETWEEN 2 AND 4;\n");
+}
+
+std::string SchemaReuseKey(const Dialect& d) {
+  return absl::StrCat(AddTaskColumn(d, kReuseKey), AddTaskColumn(d, kReusedFrom),
+                      // A reuse submit's match: by key, SUCCEEDED or live.
+                      "CREATE INDEX tasks_reuse_key ON tasks (reuse_key, state)\n"
+                      "  WHERE reuse_key <> '';\n",
+                      // The QUEUED followers of a task.
+                      "CREATE INDEX tasks_followers ON tasks (reused_from, create_time, id)\n"
+                      "  WHERE reused_from <> '' AND state = 1;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

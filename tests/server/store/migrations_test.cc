@@ -170,6 +170,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
+  int reuse_indexes = 0;
   for (const std::string& object : latest) {
     if (object.find(" task_state_counts ") != std::string::npos ||
         object.rfind("trigger tasks_count_", 0) == 0) {
@@ -188,10 +189,16 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(object, ::testing::HasSubstr("state <> 5"));
       continue;
     }
+    if (object.rfind("index tasks_reuse_key ", 0) == 0 ||
+        object.rfind("index tasks_followers ", 0) == 0) {
+      ++reuse_indexes;
+      continue;
+    }
     expected_v1.push_back(object);
   }
   EXPECT_EQ(caller_indexes, 4);
   EXPECT_EQ(state_count_objects, 4);
+  EXPECT_EQ(reuse_indexes, 2);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
@@ -207,6 +214,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reuse_key TEXT NOT NULL DEFAULT ''"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reused_from TEXT NOT NULL DEFAULT ''"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }
