@@ -41,6 +41,7 @@ struct SpecFlags {
   std::vector<std::string> model_options;
   int priority = 0;
   bool dry_run = false;
+  bool reuse = false;
   bool wait = false;
   std::string output_dir;
 };
@@ -66,6 +67,10 @@ void AddSpecFlags(CLI::App* cmd, SpecFlags& f) {
   cmd->add_option("--priority", f.priority, "-100..100, higher runs first");
   cmd->add_flag("--dry-run", f.dry_run,
                 "Validate on the server and show what would be sent; store nothing");
+  cmd->add_flag("--reuse", f.reuse,
+                "Take the result of an identical task (same backend, model, image, prompt, "
+                "ratio, duration, seed and model options) submitted with --reuse before, or "
+                "wait for it, instead of paying for it again");
   cmd->add_flag("-w,--wait", f.wait, "Follow the tasks with live progress until they end");
   cmd->add_option("-o,--output", f.output_dir,
                   "Download each finished video to DIR/<stub>.mp4 (implies --wait)");
@@ -338,6 +343,7 @@ int RunSubmit(const GlobalOptions& g, const SubmitFlags& f) {
                                                         : absl::StrCat(f.request_id, "-", i + 1));
     }
     item->request.set_validate_only(f.spec.dry_run);
+    if (f.spec.reuse) item->request.set_reuse(v1::REUSE_IDENTICAL);
     items.push_back(*std::move(item));
   }
   auto connection = Connection::Create(g);
@@ -411,6 +417,7 @@ int RunSubmitDir(const GlobalOptions& g, const SubmitDirFlags& f) {
     if (!item.ok()) return ReportError(item.status(), g);
     item->request.set_request_id(StableRequestId(item->request.spec().image().content(), item->request.spec()));
     item->request.set_validate_only(f.spec.dry_run);
+    if (f.spec.reuse) item->request.set_reuse(v1::REUSE_IDENTICAL);
     items.push_back(*std::move(item));
   }
   if (!missing.empty()) {

@@ -125,11 +125,14 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   out.set_attempt_count(task.attempt_count);
   out.set_image_sha256(task.image_sha256);
   out.set_caller(task.caller);
+  out.set_reused_from(task.reused_from);
   SetTime(task.create_time, out.mutable_create_time());
   SetTime(task.update_time, out.mutable_update_time());
   if (task.start_time != absl::InfinitePast()) SetTime(task.start_time, out.mutable_start_time());
   if (task.end_time != absl::InfinitePast()) SetTime(task.end_time, out.mutable_end_time());
-  if (task.next_attempt_time != absl::InfinitePast()) {
+  // A follower waiting for an identical task has none ("never").
+  if (task.next_attempt_time != absl::InfinitePast() &&
+      task.next_attempt_time != absl::InfiniteFuture()) {
     SetTime(task.next_attempt_time, out.mutable_next_attempt_time());
   }
   for (const TaskAttempt& attempt : task.attempts) *out.add_attempts() = AttemptToProto(attempt);

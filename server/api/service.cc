@@ -211,8 +211,21 @@ void VideoTaskServiceImpl::SubmitThenReply(
     std::vector<store::NewTask> tasks, std::function<void(const store::InsertResults&)> reply) {
   engine_.SubmitAsync(std::move(tasks), [this, reply = std::move(reply)](
                                             store::InsertResults results) {
-    blocking_.Schedule([reply, results = std::move(results)] { reply(results); });
+    blocking_.Schedule([this, reply, results = std::move(results)]() mutable {
+      FinishReused(results);
+      reply(results);
+    });
   });
+}
+
+void VideoTaskServiceImpl::FinishReused(store::InsertResults& results) {
+  for (absl::StatusOr<store::InsertResult>& r : results) {
+    if (!r.ok() || r->reused == nullptr) continue;
+    // Identical to a SUCCEEDED task: answered SUCCEEDED with its own file.
+    // Left QUEUED on an error; the engine's recovery scans finish it.
+    absl::StatusOr<Task> done = engine_.FinishReuse(r->task, r->reused.get());
+    if (done.ok()) r->task = *std::move(done);
+  }
 }
 
 grpc::ServerUnaryReactor* VideoTaskServiceImpl::GetTask(grpc::CallbackServerContext* ctx,

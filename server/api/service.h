@@ -112,6 +112,8 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   // store's writer thread goes on committing while replies are built.
   void SubmitThenReply(std::vector<store::NewTask> tasks,
                        std::function<void(const store::InsertResults&)> reply);
+  // Submits that reused a SUCCEEDED task take its output now (blocking).
+  void FinishReused(store::InsertResults& results);
 
   engine::Engine& engine_;
   store::TaskStore& store_;

@@ -135,6 +135,12 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   TaskSpec& spec = task.spec;
   VT_RETURN_IF_ERROR(CheckRequestId(request.request_id(), p));
   task.request_id = request.request_id();
+  if (request.reuse() != v1::REUSE_NONE && request.reuse() != v1::REUSE_IDENTICAL) {
+    return Invalid(p, "reuse",
+                   absl::StrCat("is ", static_cast<int>(request.reuse()),
+                                "; allowed: REUSE_NONE (0) or REUSE_IDENTICAL (1)"));
+  }
+  out.reuse = request.reuse() == v1::REUSE_IDENTICAL;
   if (!request.has_spec()) return Invalid(p, "spec", "is required");
   const v1::TaskSpec& in = request.spec();
 

@@ -106,6 +106,13 @@ struct Task {
   // When the output file was deleted (output retention or DeleteTask of
   // its file); unset while it is kept. output_path still names it.
   absl::Time output_removed_time = absl::InfinitePast();
+  // Reuse of identical work: SUCCEEDED, the task whose output this one
+  // shares (no provider task of its own); QUEUED, the task it waits for
+  // (it is not sent while that one runs); "" otherwise.
+  std::string reused_from;
+  // What makes two tasks identical (store/reuse_key.h), kept for tasks
+  // submitted with reuse; "" otherwise (never matched).
+  std::string reuse_key;
 
   // Engine bookkeeping, not part of the API.
   std::string lease_owner;  // "" = unclaimed

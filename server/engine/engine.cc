@@ -226,6 +226,9 @@ absl::StatusOr<Task> Engine::Retry(const std::string& id, RetryRequest request) 
 
 std::string Engine::DescribeWait(const Task& task) const {
   if (task.state != TaskState::kQueued) return "";
+  if (!task.reused_from.empty()) {
+    return absl::StrCat("waiting for ", task.reused_from, " (identical)");
+  }
   absl::Time now = clock_.Now();
   if (std::optional<store::BackendPause> pause = PauseOf(task.spec.backend); pause.has_value()) {
     return absl::StrCat("backend ", pause->backend, " is paused since ",
@@ -266,6 +269,11 @@ absl::StatusOr<Task> Engine::Commit(Task task) {
       observer().OnTransition(*task.stored_state, *stored);
     }
     hub_.Publish(*stored);
+    // An identical task's followers wait for this one to end.
+    if (!stored->reuse_key.empty() && IsTerminal(stored->state) &&
+        !(task.stored_state.has_value() && IsTerminal(*task.stored_state))) {
+      ResolveFollowersOf(*stored);
+    }
   } else if (stored.status().code() != absl::StatusCode::kAborted) {
     VT_LOG_ERROR("storing task {} ({}) failed: {}", task.id, TaskStateName(task.state),
                  stored.status().ToString());

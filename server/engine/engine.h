@@ -176,6 +176,17 @@ class Engine {
   // bytes and the minimum (the submit-side check).
   absl::Status CheckDiskSpace() const;
 
+  // Reuse of identical work (reuse.cc). Finishes a follower the store
+  // inserted (InsertResult::reused, Task::reused_from) once the task it
+  // follows (`source`, read from the store when null) has ended:
+  // SUCCEEDED with its own hard link or copy of that task's output, no
+  // provider call; back in the queue when that task ended without an
+  // output. Unchanged while that task is on its way. Returns the task as
+  // stored. Blocks on the store and the disk: never call it on a store
+  // thread (SubmitAsync's `done`).
+  absl::StatusOr<Task> FinishReuse(const Task& follower, const Task* source = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // Why a QUEUED task is waiting, for Task.provider_status ("" otherwise).
   std::string DescribeWait(const Task& task) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -279,6 +290,18 @@ class Engine {
   void WaitForDisk(Task task, const absl::Status& why);
   // The output folder's part of CheckDiskSpace (the fetch-side check).
   absl::Status CheckOutputSpace() const;
+
+  // reuse.cc. `source` null: the followed task is gone.
+  absl::StatusOr<Task> ResolveFollower(const Task& follower, const Task* source)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Task> TakeOutput(const Task& follower, const Task& source)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // After `task` ended (Commit): its followers take its output or go.
+  void ResolveFollowersOf(const Task& task) ABSL_LOCKS_EXCLUDED(mu_);
+  void ResolveAll(std::vector<Task> followers, const std::string& of, const Task* source)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Recovery scans: followers whose task ended, or is gone, meanwhile.
+  void ResolveWaitingFollowers() ABSL_LOCKS_EXCLUDED(mu_);
 
   // engine.cc: commits.
   // Stores `task` (CAS on its version) and publishes it. ABORTED when the

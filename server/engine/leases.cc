@@ -52,6 +52,7 @@ absl::Status Engine::Scan(bool initial) {
         break;
     }
   }
+  ResolveWaitingFollowers();
   if (!initial && resumed + ambiguous > 0) observer().OnLeaseTakeover(resumed + ambiguous);
   if (resumed + ambiguous + cancels > 0) {
     VT_LOG_INFO("{}: {} task(s) resumed, {} marked {}, {} provider cancel(s) pending",

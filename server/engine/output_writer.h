@@ -76,6 +76,13 @@ class OutputWriter {
       : dir_(std::move(dir)), max_bytes_(max_bytes), dir_syncer_(std::make_unique<DirSyncer>(dir_)) {}
   absl::StatusOr<std::unique_ptr<OutputFile>> Begin(const std::string& stub,
                                                     const std::string& task_id) const;
+  // The output of another task (`source`: its path, size and digest), for
+  // a task reusing it: hard-linked where the file system allows, copied
+  // (and checked against the digest) otherwise, then placed as Commit
+  // places a new output. FAILED_PRECONDITION when the source is gone or
+  // changed.
+  absl::StatusOr<OutputInfo> Reuse(const OutputInfo& source, const std::string& stub,
+                                   const std::string& task_id) const;
   const std::string& dir() const { return dir_; }
   // The folder's fsyncs, shared by the outputs committed at the same time.
   DirSyncer& dir_syncer() const { return *dir_syncer_; }

@@ -203,6 +203,7 @@ absl::StatusOr<Task> ToRetried(Task task, const RetryRequest& request, absl::Tim
   task.provider_cancel_pending = false;
   task.lease_owner.clear();
   task.lease_expiry = absl::InfinitePast();
+  task.reused_from.clear();  // sent itself, or adopted
   task.update_time = std::max(task.update_time, now);
   if (request.adopt_provider_task_id.empty()) {
     task.state = TaskState::kQueued;
@@ -216,6 +217,27 @@ absl::StatusOr<Task> ToRetried(Task task, const RetryRequest& request, absl::Tim
   task.start_time = now;
   task.lease_owner = request.owner;
   task.lease_expiry = request.lease_expiry;
+  return task;
+}
+
+Task OnReused(Task task, const std::string& from, const OutputInfo& output, absl::Time now) {
+  task.reused_from = from;
+  task.provider_status = absl::StrCat("reused ", from, " (identical)");
+  if (task.start_time == absl::InfinitePast()) task.start_time = now;
+  return OnFetched(std::move(task), output, now);
+}
+
+Task ToUnfollowed(Task task) {
+  task.reused_from.clear();
+  task.provider_status.clear();
+  task.next_attempt_time = absl::InfinitePast();
+  return task;
+}
+
+Task ToFollowing(Task task, const std::string& leader) {
+  task.reused_from = leader;
+  task.provider_status = absl::StrCat("waiting for ", leader, " (identical)");
+  task.next_attempt_time = absl::InfiniteFuture();
   return task;
 }
 

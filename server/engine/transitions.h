@@ -88,6 +88,16 @@ struct RetryRequest {
 // confirm_possible_duplicate or adopt_provider_task_id.
 absl::StatusOr<Task> ToRetried(Task task, const RetryRequest& request, absl::Time now);
 
+// Reuse of identical work (reuse.cc). A QUEUED follower -> SUCCEEDED with
+// its own copy (or hard link) of the output of `from`; no provider task of
+// its own (provider_task_id stays "").
+Task OnReused(Task task, const std::string& from, const OutputInfo& output, absl::Time now);
+// A QUEUED follower whose task ended without an output it can take goes
+// back to the queue to be sent itself (reused_from cleared, claimable now).
+Task ToUnfollowed(Task task);
+// A QUEUED follower now waits for `leader` instead (never claimed).
+Task ToFollowing(Task task, const std::string& leader);
+
 // A task that was SUBMITTING when its process stopped: FAILED as ambiguous.
 Task OnInterruptedCreate(Task task, absl::Time now);
 

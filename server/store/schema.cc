@@ -61,6 +61,8 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"attempts_json", SqlType::kText, ""},
     {"output_removed_time", SqlType::kBigInt, ""},
     {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
+    {"reuse_key", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"reused_from", SqlType::kText, "NOT NULL DEFAULT ''"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -201,6 +203,16 @@ std::string SchemaListIndexes(const Dialect& d) {
       "  COALESCE((SELECT t.create_time FROM tasks t WHERE t.id = task_labels.task_id), 0);\n",
       "DROP INDEX task_labels_by_value;\n",
       "CREATE INDEX task_labels_list ON task_labels (key, value, create_time DESC, task_id DESC);\n");
+}
+
+std::string SchemaReuseKey(const Dialect& d) {
+  return absl::StrCat(AddTaskColumn(d, kReuseKey), AddTaskColumn(d, kReusedFrom),
+                      // A reuse submit's match: by key, SUCCEEDED or live.
+                      "CREATE INDEX tasks_reuse_key ON tasks (reuse_key, state)\n"
+                      "  WHERE reuse_key <> '';\n",
+                      // The QUEUED followers of a task.
+                      "CREATE INDEX tasks_followers ON tasks (reused_from, create_time, id)\n"
+                      "  WHERE reused_from <> '' AND state = 1;\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

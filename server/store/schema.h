@@ -57,6 +57,12 @@ std::string SchemaCallers(const Dialect& dialect);
 // (key, value, create_time, task_id) replacing task_labels_by_value, so a
 // label filter reads one index range in list order.
 std::string SchemaListIndexes(const Dialect& dialect);
+// Reuse of identical work: tasks.reuse_key (the digest of what makes two
+// tasks identical, '' for tasks submitted without reuse) and
+// tasks.reused_from (the task a follower waits for or a reused task took
+// its output from, ''), with the index of the match (by key, partial on
+// keyed tasks) and of the followers of a task (partial on QUEUED followers).
+std::string SchemaReuseKey(const Dialect& dialect);
 
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or

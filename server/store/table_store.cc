@@ -82,6 +82,11 @@ absl::StatusOr<int64_t> TableStore::CountQueuedOf(absl::string_view caller) {
   return OnReadSession<int64_t>([&](SqlSession& s) { return table_.CountQueuedOf(s, caller); });
 }
 
+absl::StatusOr<std::vector<Task>> TableStore::ListFollowers(absl::string_view of, int limit) {
+  return OnReadSession<std::vector<Task>>(
+      [&](SqlSession& s) { return table_.ListFollowers(s, of, limit); });
+}
+
 absl::StatusOr<std::vector<StateCount>> TableStore::CountByState() {
   return OnReadSession<std::vector<StateCount>>(
       [&](SqlSession& s) { return ReadStateCounts(s, dialect_); });

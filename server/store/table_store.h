@@ -34,6 +34,7 @@ class TableStore : public TaskStore {
   absl::StatusOr<std::vector<BackendPause>> ListBackendPauses() override;
   absl::StatusOr<std::vector<Task>> ListKeptOutputs(absl::Time ended_before, int limit) override;
   absl::StatusOr<int64_t> CountQueuedOf(absl::string_view caller) override;
+  absl::StatusOr<std::vector<Task>> ListFollowers(absl::string_view of, int limit) override;
 
   absl::StatusOr<std::vector<StateCount>> CountByState() override;
   absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() override;

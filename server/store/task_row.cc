@@ -93,6 +93,8 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   }
   t.output_removed_time = row.Time(kOutputRemovedTime);
   t.caller = row.Text(kCaller);
+  t.reuse_key = row.Text(kReuseKey);
+  t.reused_from = row.Text(kReusedFrom);
   return absl::OkStatus();
 }
 
@@ -292,6 +294,8 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kAttemptsJson: out.OptionalText(AttemptsToJson(t.attempts)); return;
     case kOutputRemovedTime: out.Time(t.output_removed_time); return;
     case kCaller: out.Text(t.caller); return;
+    case kReuseKey: out.Text(t.reuse_key); return;
+    case kReusedFrom: out.Text(t.reused_from); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

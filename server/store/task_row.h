@@ -74,6 +74,9 @@ enum TaskColumn : int {
   kOutputRemovedTime,
   // Added by schema v5 (SchemaCallers).
   kCaller,
+  // Added by SchemaReuseKey.
+  kReuseKey,
+  kReusedFrom,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).
@@ -86,7 +89,7 @@ inline constexpr TaskColumn kUpdatedColumns[] = {
     kOutputSizeBytes, kOutputSha256,      kErrorCode,       kErrorMessage, kErrorRetryable,
     kErrorProviderCode, kAttemptCount,    kUpdateTime,      kStartTime,    kEndTime,
     kNextAttemptTime, kLeaseOwner,        kLeaseExpiry,     kProviderCancelPending,
-    kOutputUrlsJson, kAttemptsJson, kOutputRemovedTime,
+    kOutputUrlsJson, kAttemptsJson, kOutputRemovedTime, kReusedFrom,
 };
 
 // "id, request_id, ..." with every column name prefixed by `prefix`.

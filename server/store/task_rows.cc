@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/text.h"
+#include "server/store/reuse_key.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store::internal {
@@ -433,6 +435,7 @@ absl::StatusOr<InsertResult> TaskTable::Insert(SqlSession& session, InsertHooks&
       return result;
     }
   }
+  if (item.reuse) VT_RETURN_IF_ERROR(MatchIdentical(session, task, result));
   if (!task.image_sha256.empty() && !item.image_bytes.empty()) {
     VT_RETURN_IF_ERROR(WithContext(hooks.StoreImage(task, item.image_bytes),
                                    absl::StrCat("store image of task ", task.id)));
@@ -452,6 +455,33 @@ absl::StatusOr<InsertResult> TaskTable::Insert(SqlSession& session, InsertHooks&
   result.task = std::move(task);
   result.created = true;
   return result;
+}
+
+absl::Status TaskTable::MatchIdentical(SqlSession& session, Task& task,
+                                       InsertResult& result) const {
+  task.reuse_key = ReuseKey(task);
+  if (task.reuse_key.empty()) return absl::OkStatus();
+  VT_ASSIGN_OR_RETURN(std::vector<Task> found,
+                      Select(session, sql_.find_identical,
+                             [&](RowWriter& w) { w.Text(task.reuse_key); }));
+  if (found.empty()) return absl::OkStatus();
+  // Stored QUEUED but never claimed (next attempt "never") until the engine
+  // finishes it from, or releases it after, the task it follows.
+  task.reused_from = found.front().id;
+  task.next_attempt_time = absl::InfiniteFuture();
+  task.provider_status = absl::StrCat("waiting for ", task.reused_from, " (identical)");
+  if (found.front().state == TaskState::kSucceeded) {
+    result.reused = std::make_shared<const Task>(std::move(found.front()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Task>> TaskTable::ListFollowers(SqlSession& session,
+                                                           absl::string_view of, int limit) const {
+  if (of.empty()) {
+    return Select(session, sql_.list_followers, [&](RowWriter& w) { w.Int(limit); });
+  }
+  return Select(session, sql_.list_followers_of, [&](RowWriter& w) { w.Text(of).Int(limit); });
 }
 
 absl::StatusOr<Task> TaskTable::Update(SqlSession& session, const Task& task) const {

@@ -116,6 +116,10 @@ class TaskTable {
   absl::StatusOr<std::vector<Task>> ListKeptOutputs(SqlSession& session, absl::Time ended_before,
                                                     int limit) const;
 
+  // task_store.h ListFollowers.
+  absl::StatusOr<std::vector<Task>> ListFollowers(SqlSession& session, absl::string_view of,
+                                                  int limit) const;
+
   // Whether a task that may still need the image (any but SUCCEEDED: live,
   // or FAILED / CANCELLED and so retryable) uses it.
   absl::StatusOr<bool> ImageInUse(SqlSession& session, absl::string_view sha256) const;
@@ -125,6 +129,9 @@ class TaskTable {
   // spec; ALREADY_EXISTS for another spec.
   absl::StatusOr<std::vector<Task>> FindByRequestId(SqlSession& session, const Task& task) const;
   absl::Status InsertLabels(SqlSession& session, const Task& task) const;
+  // Reuse: keys `task` and, when an identical task is found, makes it its
+  // follower (and `result.reused` the task when SUCCEEDED).
+  absl::Status MatchIdentical(SqlSession& session, Task& task, InsertResult& result) const;
   // The callers' sides of a claim of `backend`.
   absl::StatusOr<std::vector<CallerQueue>> ClaimQueues(SqlSession& session,
                                                        absl::string_view backend, int limit,

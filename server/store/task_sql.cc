@@ -126,7 +126,19 @@ TaskStatements::TaskStatements(const Dialect& d)
       claim_one(absl::StrCat("UPDATE tasks SET ", ClaimSet(""), " WHERE id = ", d.Param(1),
                              " AND state = 1 RETURNING ", columns)),
       count_queued_of(absl::StrCat("SELECT COUNT(*) FROM tasks WHERE state = 1 AND caller = ",
-                                   d.Param(1))) {}
+                                   d.Param(1))),
+      find_identical(absl::StrCat(
+          "SELECT ", columns, " FROM tasks WHERE reuse_key = ", d.Param(1),
+          " AND reuse_key <> '' AND ((state = 5 AND output_path <> ''"
+          " AND output_removed_time IS NULL) OR (state BETWEEN 1 AND 4 AND reused_from = ''))"
+          " ORDER BY state DESC, end_time DESC, create_time, id LIMIT 1",
+          d.kind() == Dialect::Kind::kPostgres ? " FOR SHARE" : "")),
+      list_followers_of(absl::StrCat("SELECT ", columns, " FROM tasks WHERE reused_from = ",
+                                     d.Param(1), " AND reused_from <> '' AND state = 1",
+                                     " ORDER BY create_time, id LIMIT ", d.Param(2))),
+      list_followers(absl::StrCat("SELECT ", columns,
+                                  " FROM tasks WHERE reused_from <> '' AND state = 1",
+                                  " ORDER BY create_time, id LIMIT ", d.Param(1))) {}
 
 std::string TaskStatements::ClaimSet(absl::string_view table) const {
   const std::string now = dialect.Param(kClaimNow);

@@ -55,6 +55,13 @@ struct TaskStatements {
   const std::string claim_head;
   const std::string claim_one;
   const std::string count_queued_of;  // caller -> count
+  // Reuse (reuse_key.h): reuse_key -> the task an identical submit takes
+  // (SUCCEEDED with its output kept first, newest; else the live task
+  // furthest along that follows none; on PostgreSQL locked FOR SHARE, so
+  // its end waits for the insert and then sees the follower).
+  const std::string find_identical;
+  const std::string list_followers_of;  // reused_from, limit
+  const std::string list_followers;     // limit
   // The SET list that claims a row (kClaimOwner, kClaimLeaseExpiry,
   // kClaimNow); `table` qualifies the column reads ("t." or "").
   std::string ClaimSet(absl::string_view table) const;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct NewTask {
   // The image bytes when task.image_sha256 is set; stored content-addressed
   // (one copy per digest) and durable before Insert reports success.
   std::string image_bytes;
+  // Reuse of identical work (store/reuse_key.h): the store keys the task
+  // and, when an identical task is SUCCEEDED with its output kept or still
+  // on its way (QUEUED..DOWNLOADING, following none), stores this one
+  // QUEUED following it (reused_from, never claimed, see InsertResult).
+  bool reuse = false;
 };
 
 struct InsertResult {
@@ -32,6 +38,9 @@ struct InsertResult {
   // False when request_id matched an existing task with the same
   // spec_fingerprint (the existing task is returned).
   bool created = true;
+  // The SUCCEEDED task whose output the inserted follower may take at once
+  // (Engine::FinishReuse); null otherwise (a pointer: results stay small).
+  std::shared_ptr<const Task> reused;
 };
 
 using InsertResults = std::vector<absl::StatusOr<InsertResult>>;
@@ -205,6 +214,10 @@ class TaskStore {
   virtual absl::StatusOr<std::vector<OldestQueued>> OldestQueuedTimes() {
     return absl::UnimplementedError("this store keeps no state counts");
   }
+
+  // Followers (NewTask::reuse): QUEUED tasks waiting for `of` (reused_from),
+  // or for any task when `of` is "", oldest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<Task>> ListFollowers(absl::string_view of, int limit) = 0;
 
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;

@@ -67,6 +67,15 @@ class CliOpsTest : public ::testing::Test {
 
   std::string Ledger() const { return tmp_.path() + "/ledger"; }
 
+  // Every provider task the mock created (one ledger line each).
+  int Creates() {
+    std::ifstream in(Ledger());
+    int lines = 0;
+    std::string line;
+    while (std::getline(in, line)) lines += line.empty() ? 0 : 1;
+    return lines;
+  }
+
   // The provider tasks the mock created for `id`.
   std::vector<std::string> ProviderTasksOf(const std::string& id) {
     std::ifstream in(Ledger());
@@ -246,6 +255,49 @@ TEST_F(CliOpsTest, AmbiguousTasksAreRetriedOnlyWhenConfirmedOrAdopted) {
   EXPECT_EQ(task["attempts"][0]["error"]["code"], "SUBMISSION_AMBIGUOUS");
   EXPECT_EQ(ProviderTasksOf(adopted).size(), 1u);  // never created again
   EXPECT_EQ(access(task["output_path"].get<std::string>().c_str(), F_OK), 0);
+}
+
+TEST_F(CliOpsTest, ReRunningABatchWithReuseMakesNoProviderCall) {
+  // Two folders of the same images under other names: other request ids and
+  // stubs, identical work.
+  std::vector<std::string> dirs = {tmp_.path() + "/monday", tmp_.path() + "/tuesday"};
+  for (const std::string& dir : dirs) {
+    ASSERT_TRUE(MakeDirs(dir).ok());
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_TRUE(WriteFileAtomically(absl::StrCat(dir, "/", dir.substr(dir.rfind('/') + 1), "_", i,
+                                                   ".png"),
+                                      testing::TinyPng(i))
+                      .ok());
+    }
+  }
+  auto run = [&](const std::string& dir, const std::string& then) {
+    return Cli({"--json", "submit-dir", dir, "--prompt", "slow zoom in", "--seed", "42",
+                "--reuse", then});
+  };
+  CliResult first = run(dirs[0], "--wait");
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(Creates(), 3);
+
+  // Answered SUCCEEDED at once, without waiting.
+  CliResult second = run(dirs[1], "--label=run=2");
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_EQ(Creates(), 3) << "the re-run was paid for again";
+  json out = Json(second);
+  ASSERT_EQ(out["results"].size(), 3u) << second.out;
+  for (const json& item : out["results"]) {
+    EXPECT_EQ(item["task"]["state"], "SUCCEEDED") << item.dump();
+    EXPECT_EQ(item["task"]["reused_from"].get<std::string>().size(), 26u) << item.dump();
+  }
+  // Without --reuse the same work is sent again.
+  std::string image = tmp_.path() + "/single.png";
+  ASSERT_TRUE(WriteFileAtomically(image, testing::TinyPng(1)).ok());
+  CliResult plain = Cli({"submit", image, "--prompt", "slow zoom in", "--seed", "42", "--wait"});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(Creates(), 4);
+  CliResult reused = Cli({"--json", "submit", image, "--prompt", "slow zoom in", "--seed", "42",
+                          "--reuse"});
+  ASSERT_EQ(reused.exit_code, 0) << reused.err;
+  EXPECT_EQ(Creates(), 4);
 }
 
 }  // namespace

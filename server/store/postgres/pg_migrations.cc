@@ -56,6 +56,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaCallers(internal::Dialect::Postgres()),
       internal::SchemaStateCounts(internal::Dialect::Postgres()),
       internal::SchemaListIndexes(internal::Dialect::Postgres()),
+      internal::SchemaReuseKey(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

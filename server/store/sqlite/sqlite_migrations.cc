@@ -21,6 +21,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaCallers(internal::Dialect::Sqlite()),
       internal::SchemaStateCounts(internal::Dialect::Sqlite()),
       internal::SchemaListIndexes(internal::Dialect::Sqlite()),
+      internal::SchemaReuseKey(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

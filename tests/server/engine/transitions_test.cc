@@ -269,5 +269,44 @@ TEST(TransitionsTest, AdoptedFollowsTheProviderTaskAndIsNeverQueued) {
   EXPECT_EQ(CurrentTry(*adopted).provider_task_id, "found-at-provider");
 }
 
+TEST(TransitionsTest, AFollowerTakesAnOutputOrIsLetGoOrFollowsAnother) {
+  Task follower;
+  follower.id = "t2";
+  follower.state = TaskState::kQueued;
+  follower.reused_from = "t1";
+  follower.provider_status = "waiting for t1 (identical)";
+  follower.next_attempt_time = absl::InfiniteFuture();
+
+  Task reused = OnReused(follower, "t0", OutputInfo{"/out/b.mp4", 10, "abc"}, kNow);
+  EXPECT_EQ(reused.state, TaskState::kSucceeded);
+  EXPECT_EQ(reused.reused_from, "t0");
+  EXPECT_EQ(reused.output_path, "/out/b.mp4");
+  EXPECT_EQ(reused.output_size_bytes, 10);
+  EXPECT_EQ(reused.output_sha256, "abc");
+  EXPECT_EQ(reused.provider_task_id, "");  // nothing paid for
+  EXPECT_EQ(reused.provider_status, "reused t0 (identical)");
+  EXPECT_EQ(reused.start_time, kNow);
+  EXPECT_EQ(reused.end_time, kNow);
+  EXPECT_EQ(reused.next_attempt_time, absl::InfinitePast());
+
+  Task released = ToUnfollowed(follower);
+  EXPECT_EQ(released.state, TaskState::kQueued);
+  EXPECT_EQ(released.reused_from, "");
+  EXPECT_EQ(released.provider_status, "");
+  EXPECT_EQ(released.next_attempt_time, absl::InfinitePast());  // claimable now
+
+  Task other = ToFollowing(follower, "t3");
+  EXPECT_EQ(other.reused_from, "t3");
+  EXPECT_EQ(other.provider_status, "waiting for t3 (identical)");
+  EXPECT_EQ(other.next_attempt_time, absl::InfiniteFuture());
+
+  // A cancelled follower retried is sent itself.
+  Task cancelled = OnCancelled(follower, kNow);
+  absl::StatusOr<Task> retried = ToRetried(cancelled, RetryRequest{}, kNow);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->reused_from, "");
+  EXPECT_EQ(retried->next_attempt_time, absl::InfinitePast());
+}
+
 }  // namespace
 }  // namespace videotask::engine

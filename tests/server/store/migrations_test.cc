@@ -179,11 +179,14 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // four tasks_caller_* indexes, drop tasks_claim, add the state counts
   // (SchemaStateCounts: their table and three triggers), and add
   // task_labels.create_time with the list indexes tasks_backend_list and
-  // task_labels_list (replacing task_labels_by_value); nothing else.
+  // task_labels_list (replacing task_labels_by_value), and tasks.reuse_key and
+  // tasks.reused_from with the indexes tasks_reuse_key and tasks_followers;
+  // nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
   int list_indexes = 0;
+  int reuse_indexes = 0;
   for (const std::string& object : latest) {
     if (object.rfind("index tasks_backend_list ", 0) == 0 ||
         object.rfind("index task_labels_list ", 0) == 0) {
@@ -207,11 +210,17 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(object, ::testing::HasSubstr("state <> 5"));
       continue;
     }
+    if (object.rfind("index tasks_reuse_key ", 0) == 0 ||
+        object.rfind("index tasks_followers ", 0) == 0) {
+      ++reuse_indexes;
+      continue;
+    }
     expected_v1.push_back(object);
   }
   EXPECT_EQ(caller_indexes, 4);
   EXPECT_EQ(state_count_objects, 4);
   EXPECT_EQ(list_indexes, 2);
+  EXPECT_EQ(reuse_indexes, 2);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
@@ -228,6 +237,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reuse_key TEXT NOT NULL DEFAULT ''"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reused_from TEXT NOT NULL DEFAULT ''"));
     } else if (v1_kept[i].rfind("table task_labels ", 0) == 0) {
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("create_time INTEGER NOT NULL DEFAULT 0"));

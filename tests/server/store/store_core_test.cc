@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/store/dialect.h"
+#include "server/store/reuse_key.h"
 #include "server/store/schema.h"
 #include "server/store/store_util.h"
 #include "server/store/task_row.h"
@@ -100,6 +101,8 @@ Task FullTask() {
   t.spec_fingerprint = "fp";
   t.version = 7;
   t.output_removed_time = t.create_time + absl::Hours(2);
+  t.reuse_key = "key";
+  t.reused_from = "t0";
   return t;
 }
 
@@ -126,6 +129,43 @@ TEST(TaskRowTest, EveryColumnRoundTrips) {
   EXPECT_TRUE(back.provider_cancel_pending);
   EXPECT_EQ(back.version, t.version);
   EXPECT_EQ(back.output_removed_time, t.output_removed_time);
+  EXPECT_EQ(back.reuse_key, "key");
+  EXPECT_EQ(back.reused_from, "t0");
+}
+
+TEST(ReuseKeyTest, CoversWhatMakesTasksIdenticalAndNothingElse) {
+  Task t;
+  t.spec.backend = "runway";
+  t.spec.model = "gen4_turbo";
+  t.spec.image.source = ImageSource::kContent;
+  t.image_sha256 = "abc";
+  t.spec.prompt_text = "pan left";
+  t.spec.ratio = "1280:720";
+  t.spec.duration_seconds = 4;
+  const std::string key = ReuseKey(t);
+  EXPECT_EQ(key.size(), 64u);
+  Task other = t;
+  other.id = "x";
+  other.spec.labels = {{"k", "v"}};
+  other.spec.priority = 9;
+  other.spec.target_filename_stub = "s";
+  other.spec.image.filename = "other.png";
+  other.request_id = "r";
+  EXPECT_EQ(ReuseKey(other), key);
+  other = t;
+  other.spec.seed = 0;  // set (to 0) is not unset
+  EXPECT_NE(ReuseKey(other), key);
+  other = t;
+  other.spec.model_options = {{"k", "v"}};
+  EXPECT_NE(ReuseKey(other), key);
+  other = t;
+  other.spec.duration_seconds = 5;
+  EXPECT_NE(ReuseKey(other), key);
+  other = t;
+  other.spec.image.source = ImageSource::kUri;  // no digest at submit
+  EXPECT_EQ(ReuseKey(other), "");
+  EXPECT_THAT(SchemaReuseKey(Dialect::Postgres()),
+              HasSubstr("ALTER TABLE tasks ADD COLUMN reuse_key TEXT NOT NULL DEFAULT ''"));
 }
 
 TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
