@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/store/outbox.h"
 #include "server/store/task_row.h"
 
 namespace videotask::store::internal {
@@ -61,6 +62,8 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"attempts_json", SqlType::kText, ""},
     {"output_removed_time", SqlType::kBigInt, ""},
     {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
+    {"notify_url", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"notify_events_json", SqlType::kText, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -187,6 +190,16 @@ std::string SchemaCallers(const Dialect& d) {
                       // Slots each caller holds at a backend.
                       "CREATE INDEX tasks_caller_active ON tasks (backend, caller)\n"
                       "  WHERE state BETWEEN 2 AND 4;\n");
+}
+
+std::string SchemaWebhookOutbox(const Dialect& d) {
+  return absl::StrCat(
+      AddTaskColumn(d, kNotifyUrl), AddTaskColumn(d, kNotifyEventsJson),
+      CreateTable(d, "webhook_outbox", OutboxColumnDefs(), kNumOutboxColumns),
+      // The due messages, for the delivery claim.
+      "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_time) WHERE state = 1;\n",
+      // A task's deliveries (GetTask).
+      "CREATE INDEX webhook_outbox_task ON webhook_outbox (task_id, event_time);\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -52,6 +52,11 @@ std::string SchemaRetention(const Dialect& dialect);
 // which the fair claim replaces, goes.
 std::string SchemaCallers(const Dialect& dialect);
 
+// tasks.notify_url and tasks.notify_events_json (the webhooks a task asked
+// for) and webhook_outbox (outbox.h): one row per event and URL, written in
+// the transaction of the task's transition, with its delivery state.
+std::string SchemaWebhookOutbox(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

@@ -74,6 +74,9 @@ enum TaskColumn : int {
   kOutputRemovedTime,
   // Added by schema v5 (SchemaCallers).
   kCaller,
+  // Added by SchemaWebhookOutbox.
+  kNotifyUrl,
+  kNotifyEventsJson,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).

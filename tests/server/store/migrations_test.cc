@@ -166,11 +166,18 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // replace the index tasks_live_image by tasks_kept_image (images kept for
   // retries), add the retention indexes tasks_ended and tasks_output_kept and
   // four tasks_caller_* indexes, drop tasks_claim, and add the state counts
-  // (SchemaStateCounts: their table and three triggers); nothing else.
+  // (SchemaStateCounts: their table and three triggers), tasks.notify_url,
+  // tasks.notify_events_json and the webhook outbox (SchemaWebhookOutbox:
+  // its table and two indexes); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
+  int outbox_objects = 0;
   for (const std::string& object : latest) {
+    if (object.find("webhook_outbox") != std::string::npos) {
+      ++outbox_objects;
+      continue;
+    }
     if (object.find(" task_state_counts ") != std::string::npos ||
         object.rfind("trigger tasks_count_", 0) == 0) {
       ++state_count_objects;
@@ -192,6 +199,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   }
   EXPECT_EQ(caller_indexes, 4);
   EXPECT_EQ(state_count_objects, 4);
+  EXPECT_EQ(outbox_objects, 3);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
@@ -207,6 +215,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_url TEXT NOT NULL DEFAULT ''"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_events_json TEXT"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }
