@@ -220,7 +220,8 @@ TEST_F(WebhooksDaemonTest, ANameResolvingToLoopbackIsRefusedWhenConnecting) {
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
   v1::WebhookDelivery rebind;
   while (absl::Now() < give_up && rebind.attempts() == 0) {
-    for (const v1::WebhookDelivery& d : Get(task.id()).deliveries()) {
+    const v1::Task now = Get(task.id());
+    for (const v1::WebhookDelivery& d : now.deliveries()) {
       if (absl::StrContains(d.url(), "/rebind")) rebind = d;
     }
     absl::SleepFor(absl::Milliseconds(50));
