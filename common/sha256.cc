@@ -1,6 +1,7 @@
 #include "common/sha256.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <string>
 
@@ -29,6 +30,14 @@ std::string Sha256::HexDigest() {
   EVP_DigestFinal_ex(impl_->ctx, digest, &length);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+std::string HmacSha256(absl::string_view key, absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
 std::string Sha256Hex(absl::string_view data) {

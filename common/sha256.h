@@ -1,4 +1,4 @@
-// SHA-256 over OpenSSL's EVP interface.
+// SHA-256 and HMAC-SHA256 over OpenSSL.
 #ifndef VIDEOTASK_COMMON_SHA256_H_
 #define VIDEOTASK_COMMON_SHA256_H_
 
@@ -11,6 +11,9 @@ namespace videotask {
 
 // Lower-case hex digest of `data`.
 std::string Sha256Hex(absl::string_view data);
+
+// The raw 32-byte HMAC-SHA256 of `data` under `key`.
+std::string HmacSha256(absl::string_view key, absl::string_view data);
 
 // Incremental digest for streamed data (downloads).
 class Sha256 {

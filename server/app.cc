@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
 
   VT_ASSIGN_OR_RETURN(std::vector<backends::EnabledBackend> enabled,
                       app->MakeBackends(clock, std::move(http)));
+  VT_RETURN_IF_ERROR(app->MakeWebhooks(clock));
 
   engine::EngineOptions engine_options;
   engine_options.owner = absl::StrCat("videotaskd-", ::getpid(), "-",
@@ -88,6 +89,9 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   validator_options.default_backend = cfg.default_backend;
   validator_options.image_root = cfg.image_root;
   validator_options.max_image_bytes = cfg.max_image_bytes;
+  validator_options.webhooks_enabled = app->webhook_policy_ != nullptr;
+  VT_ASSIGN_OR_RETURN(validator_options.webhook_allow_hosts,
+                      backends::HostAllowList::Parse(cfg.webhook_allow_hosts));
   app->validator_ =
       std::make_unique<api::Validator>(validator_options, app->engine_->backends());
   app->service_ = std::make_unique<api::VideoTaskServiceImpl>(
@@ -142,6 +146,7 @@ absl::StatusOr<std::vector<backends::EnabledBackend>> App::MakeBackends(
 
 App::~App() {
   Stop();
+  if (store_ != nullptr) store_->SetOutboxPolicy(nullptr);  // the policy goes first
   // A shared store's change feed must not call into the engine once it goes.
   if (store_ != nullptr) store_->SetChangeListener(nullptr);
   // The pools finish their queued work before the engine and store go.
@@ -153,6 +158,7 @@ absl::Status App::Start() {
   VT_RETURN_IF_ERROR(engine_->Recover());
   engine_->Start();
   store_gauges_->Start();
+  if (deliverer_ != nullptr) deliverer_->Start();
   started_ = true;
   return absl::OkStatus();
 }
@@ -160,6 +166,7 @@ absl::Status App::Start() {
 void App::BeginDrain() { service_->BeginDrain(); }
 
 void App::Stop() {
+  if (deliverer_ != nullptr) deliverer_->Stop();
   if (store_gauges_ != nullptr) store_gauges_->Stop();
   if (engine_ != nullptr) engine_->Stop();
 }

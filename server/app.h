@@ -24,6 +24,8 @@
 #include "server/metrics/collectors.h"
 #include "server/metrics/metrics.h"
 #include "server/store/task_store.h"
+#include "server/webhooks/delivery.h"
+#include "server/webhooks/webhook_policy.h"
 
 namespace videotask {
 
@@ -60,6 +62,14 @@ struct AppConfig {
   absl::Duration disk_wait = absl::Seconds(30);
   // Borrowed; null = statvfs of the real folders.
   const DiskSpace* disk = nullptr;
+  // Webhooks (server/webhooks/). Off without a secret file: notify_url is
+  // then refused and webhook_url must be empty.
+  std::string webhook_secret_file;
+  std::string webhook_url;          // every task's events go here too
+  std::string webhook_allow_hosts;  // comma list (url_policy.h HostAllowList)
+  webhooks::DeliveryOptions webhook_delivery;  // owner is drawn by the app
+  // Tries in flight at once (the delivery pool's threads).
+  int webhook_threads = 8;
 };
 
 class App {
@@ -95,6 +105,9 @@ class App {
   // The transport (given, or made when a backend needs one) and the backends.
   absl::StatusOr<std::vector<backends::EnabledBackend>> MakeBackends(
       const Clock& clock, std::unique_ptr<backends::HttpTransport> http);
+  // The webhook policy given to the store, the transport and the delivery
+  // workers (app_webhooks.cc); nothing when webhooks are off.
+  absl::Status MakeWebhooks(const Clock& clock);
 
   AppConfig config_;
   // The service's clock for WaitTask timeouts: gRPC deadlines are wall-clock
@@ -114,6 +127,13 @@ class App {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<api::Validator> validator_;
   std::unique_ptr<api::VideoTaskServiceImpl> service_;
+  // Webhooks: after the store, so they go first.
+  absl::BitGen webhook_ids_rng_;
+  absl::BitGen webhook_jitter_rng_;
+  std::unique_ptr<webhooks::WebhookPolicy> webhook_policy_;
+  std::unique_ptr<backends::HttpTransport> webhook_http_;
+  std::unique_ptr<ThreadPool> webhook_pool_;
+  std::unique_ptr<webhooks::WebhookDeliverer> deliverer_;
   bool started_ = false;
 };
 

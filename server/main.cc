@@ -150,6 +150,28 @@ ABSL_FLAG(std::string, auth_token_file, "",
           "stands for (\"<token> <caller>\"; '#' comments): every call but health checks must "
           "send \"authorization: Bearer <token>\" or gets UNAUTHENTICATED.");
 
+ABSL_FLAG(std::string, webhook_secret_file, "",
+          "File holding the webhook signing secret, \"whsec_<base64>\" (Standard Webhooks). "
+          "Turns webhooks on: TaskSpec.notify_url and --webhook_url are refused without it.");
+ABSL_FLAG(std::string, webhook_url, "",
+          "A URL that gets the webhooks of every task (besides each task's notify_url).");
+ABSL_FLAG(std::string, webhook_allow_hosts, "",
+          "Comma list of hosts webhooks may reach although the default rule refuses them: "
+          "plain http:// and private, loopback or link-local addresses (checked when "
+          "connecting). Default: https:// to public addresses only.");
+ABSL_FLAG(absl::Duration, webhook_timeout, absl::Seconds(10),
+          "Time allowed for one webhook try, connect included.");
+ABSL_FLAG(absl::Duration, webhook_retry_initial, absl::Seconds(5),
+          "Delay before the second try of a webhook; doubled for each further try (+-20% "
+          "jitter) up to --webhook_retry_max.");
+ABSL_FLAG(absl::Duration, webhook_retry_max, absl::Hours(1), "Longest delay between two tries.");
+ABSL_FLAG(absl::Duration, webhook_retry_for, absl::Hours(72),
+          "How long after its event a webhook is retried (at least 24h) before it is failed.");
+ABSL_FLAG(int32_t, webhook_threads, 8, "Webhook tries in flight at once (their own threads).");
+ABSL_FLAG(int32_t, webhook_per_host, 2, "Webhook tries in flight to one receiver host.");
+ABSL_FLAG(absl::Duration, webhook_poll_interval, absl::Milliseconds(500),
+          "How often the webhook outbox is read for due messages.");
+
 namespace videotask {
 namespace {
 
@@ -167,6 +189,32 @@ std::vector<std::string> EnabledBackends(const backends::BackendRegistry& regist
     names.emplace_back(absl::StripAsciiWhitespace(name));
   }
   return names;
+}
+
+absl::Status WebhookConfigFromFlags(AppConfig& config) {
+  config.webhook_secret_file = absl::GetFlag(FLAGS_webhook_secret_file);
+  config.webhook_url = absl::GetFlag(FLAGS_webhook_url);
+  config.webhook_allow_hosts = absl::GetFlag(FLAGS_webhook_allow_hosts);
+  config.webhook_threads = absl::GetFlag(FLAGS_webhook_threads);
+  webhooks::DeliveryOptions& d = config.webhook_delivery;
+  d.timeout = absl::GetFlag(FLAGS_webhook_timeout);
+  d.retry_initial = absl::GetFlag(FLAGS_webhook_retry_initial);
+  d.retry_max = absl::GetFlag(FLAGS_webhook_retry_max);
+  d.retry_for = absl::GetFlag(FLAGS_webhook_retry_for);
+  d.per_host = absl::GetFlag(FLAGS_webhook_per_host);
+  d.poll_interval = absl::GetFlag(FLAGS_webhook_poll_interval);
+  if (d.retry_for < absl::Hours(24)) {
+    return absl::InvalidArgumentError("--webhook_retry_for must be at least 24h");
+  }
+  if (d.retry_max < d.retry_initial || d.poll_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--webhook_retry_max must be at least --webhook_retry_initial, and "
+        "--webhook_poll_interval positive");
+  }
+  if (config.webhook_threads < 1 || config.webhook_threads > 256) {
+    return absl::InvalidArgumentError("--webhook_threads must be 1..256");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<AppConfig> ConfigFromFlags() {
@@ -211,6 +259,7 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   if (config.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("--retry_max_attempts must be at least 1");
   }
+  VT_RETURN_IF_ERROR(WebhookConfigFromFlags(config));
   // Each backend reads its own flags (defined in its folder) and secret.
   backends::BackendConfig base;
   base.max_image_bytes = config.max_image_bytes;

@@ -1,6 +1,9 @@
 #include "backends/http/curl_transport.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -266,7 +269,11 @@ namespace {
 // The policy and size checks of a request before any handle is taken.
 absl::Status CheckRequest(const HttpRequest& request, const CurlOptions& options,
                           const std::string& what) {
-  if (options.enforce_url_policy) {
+  if (options.url_check) {
+    if (absl::Status allowed = options.url_check(request.url); !allowed.ok()) {
+      return absl::Status(allowed.code(), absl::StrCat(what, ": ", allowed.message()));
+    }
+  } else if (options.enforce_url_policy) {
     if (absl::Status allowed = CheckUrlAllowed(request.url); !allowed.ok()) {
       return absl::Status(allowed.code(), absl::StrCat(what, ": ", allowed.message()));
     }
@@ -353,6 +360,43 @@ void SetMethod(CURL* curl, const HttpRequest& request, const std::string& method
   if (method == "POST" || method == "PATCH") curl_easy_setopt(curl, CURLOPT_FRESH_CONNECT, 1L);
 }
 
+// CurlOptions::address_check at connect time, through libcurl's socket
+// opening callback.
+struct AddressGuard {
+  const CurlOptions* options = nullptr;
+  std::string host;
+  std::string refused;  // the refused address, for the error
+};
+
+curl_socket_t OpenCheckedSocket(void* user, curlsocktype purpose, curl_sockaddr* address) {
+  auto* guard = static_cast<AddressGuard*>(user);
+  if (purpose != CURLSOCKTYPE_IPCXN ||
+      !guard->options->address_check(guard->host, &address->addr)) {
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (address->family == AF_INET) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&address->addr)->sin_addr, text,
+                sizeof(text));
+    } else if (address->family == AF_INET6) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&address->addr)->sin6_addr, text,
+                sizeof(text));
+    }
+    guard->refused = text;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(address->family, address->socktype, address->protocol);
+}
+
+void SetAddressGuard(CURL* curl, AddressGuard& guard, const HttpRequest& request,
+                     const CurlOptions& options) {
+  if (!options.address_check) return;
+  guard.options = &options;
+  guard.host = UrlHost(request.url);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenCheckedSocket);
+  curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &guard);
+  curl_easy_setopt(curl, CURLOPT_PROXY, "");
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+}
+
 }  // namespace
 
 absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
@@ -381,6 +425,8 @@ absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
   SetMethod(curl, request, method);
+  AddressGuard guard;
+  SetAddressGuard(curl, guard, request, options_);
 
   const absl::Time start = clock_.Now();
   CURLcode code = curl_easy_perform(curl);
@@ -391,6 +437,9 @@ absl::StatusOr<HttpResponse> CurlTransport::Perform(const HttpRequest& request,
       status = MarkMaybeSent(absl::Status(transfer.callback_error.code(),
                                           absl::StrCat(what, ": ",
                                                        transfer.callback_error.message())));
+    } else if (!guard.refused.empty()) {
+      status = absl::UnavailableError(absl::StrCat(what, ": address ", guard.refused, " of host ",
+                                                   guard.host, " is not allowed"));
     } else {
       status = ClassifyCurlError(curl, code, errbuf, what);
     }

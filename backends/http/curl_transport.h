@@ -6,16 +6,20 @@
 #define VIDEOTASK_BACKENDS_HTTP_CURL_TRANSPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "backends/http/http_transport.h"
 #include "common/clock.h"
+
+struct sockaddr;
 
 namespace videotask::backends {
 
@@ -41,6 +45,16 @@ struct CurlOptions {
   // Refuse URLs that url_policy.h does not allow (plain http:// to a
   // non-loopback host, other schemes) before any traffic.
   bool enforce_url_policy = true;
+  // When set, replaces the url_policy.h check of every request
+  // (enforce_url_policy is then ignored): a transport for URLs callers give
+  // (webhooks) brings its own rules.
+  std::function<absl::Status(absl::string_view url)> url_check;
+  // When set, asked for every address a connection is about to be opened
+  // to, with the host of the request's URL (lower case, no brackets); false
+  // refuses it (UNAVAILABLE, nothing sent). Checked when connecting, after
+  // resolution, so a name that resolves elsewhere than it did when the URL
+  // was accepted (DNS rebinding) is caught. Proxies are not used then.
+  std::function<bool(absl::string_view host, const struct sockaddr* address)> address_check;
   // Times each transfer for the logs; borrowed, outlives the transport.
   // nullptr = the system clock.
   const Clock* clock = nullptr;

@@ -40,6 +40,8 @@ struct SpecFlags {
   std::vector<std::string> labels;
   std::vector<std::string> model_options;
   int priority = 0;
+  std::string notify_url;
+  std::vector<std::string> notify_events;
   bool dry_run = false;
   bool reuse = false;
   bool wait = false;
@@ -65,6 +67,12 @@ void AddSpecFlags(CLI::App* cmd, SpecFlags& f) {
                   "`videotask backends` lists each model's options")
       ->allow_extra_args(false);
   cmd->add_option("--priority", f.priority, "-100..100, higher runs first");
+  cmd->add_option("--notify_url", f.notify_url,
+                  "POST signed webhooks about each task here (https://; see the server's "
+                  "--webhook_allow_hosts)");
+  cmd->add_option("--notify_event", f.notify_events,
+                  "An event to add to the default ones (repeatable): task.running")
+      ->allow_extra_args(false);
   cmd->add_flag("--dry-run", f.dry_run,
                 "Validate on the server and show what would be sent; store nothing");
   cmd->add_flag("--reuse", f.reuse,
@@ -96,6 +104,8 @@ absl::StatusOr<v1::TaskSpec> BaseSpec(const SpecFlags& f) {
   if (f.seed >= 0) spec.set_seed(static_cast<uint32_t>(f.seed));
   spec.set_backend(f.backend);
   spec.set_priority(f.priority);
+  spec.set_notify_url(f.notify_url);
+  for (const std::string& event : f.notify_events) spec.add_notify_events(event);
   VT_ASSIGN_OR_RETURN(auto labels, ParseLabels(f.labels));
   for (const auto& [k, v] : labels) (*spec.mutable_labels())[k] = v;
   VT_ASSIGN_OR_RETURN(auto options, ParseLabels(f.model_options, "--model-option"));

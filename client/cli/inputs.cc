@@ -161,6 +161,9 @@ std::string StableRequestId(absl::string_view image_bytes, const v1::TaskSpec& s
     AppendField(canon, "model_option_key", k);
     AppendField(canon, "model_option_value", v);
   }
+  // Only when set, as above.
+  if (!spec.notify_url().empty()) AppendField(canon, "notify_url", spec.notify_url());
+  for (const std::string& event : spec.notify_events()) AppendField(canon, "notify_event", event);
   return absl::StrCat("sd-", Sha256Hex(canon).substr(0, 32));
 }
 

@@ -132,6 +132,22 @@ std::string FormatTime(const google::protobuf::Timestamp& ts) {
   return google::protobuf::util::TimeUtil::ToString(ts);
 }
 
+// "task.succeeded to https://... DELIVERED after 3 tries (200)".
+std::string DescribeDelivery(const v1::WebhookDelivery& d) {
+  std::string state = v1::WebhookDelivery::DeliveryState_Name(d.state());
+  std::string text = absl::StrCat(d.event_type(), " to ", d.url(), " ", state, " after ",
+                                  d.attempts(), d.attempts() == 1 ? " try" : " tries");
+  if (d.last_status_code() != 0) absl::StrAppend(&text, " (HTTP ", d.last_status_code(), ")");
+  if (!d.last_error().empty() && d.state() != v1::WebhookDelivery::DELIVERED) {
+    absl::StrAppend(&text, ": ", d.last_error());
+  }
+  if (d.state() == v1::WebhookDelivery::PENDING) {
+    std::string next = FormatTime(d.next_attempt_time());
+    if (!next.empty()) absl::StrAppend(&text, "; next try ", next);
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string DescribeTask(const v1::Task& task, absl::Time now) {
@@ -183,6 +199,11 @@ std::string DescribeTask(const v1::Task& task, absl::Time now) {
     std::string ended = FormatTime(a.end_time());
     if (!ended.empty()) absl::StrAppend(&text, " ended ", ended);
     rows.emplace_back(absl::StrCat("try ", i + 1), text);
+  }
+  if (!spec.notify_url().empty()) rows.emplace_back("notify_url", spec.notify_url());
+  rows.emplace_back("notify_events", absl::StrJoin(spec.notify_events(), ", "));
+  for (const v1::WebhookDelivery& d : task.deliveries()) {
+    rows.emplace_back(absl::StrCat("webhook ", d.id()), DescribeDelivery(d));
   }
   std::string out;
   for (const auto& [key, value] : rows) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "backends/api/errors.h"
+#include "backends/http/url_policy.h"
 #include "common/log.h"
 
 namespace videotask::api {
@@ -96,6 +97,8 @@ v1::TaskSpec SpecToProto(const TaskSpec& spec) {
   for (const auto& [k, v] : spec.model_options) (*out.mutable_model_options())[k] = v;
   out.set_priority(spec.priority);
   out.set_public_figure_threshold(spec.public_figure_threshold);
+  out.set_notify_url(spec.notify_url);
+  for (const std::string& event : spec.notify_events) out.add_notify_events(event);
   return out;
 }
 
@@ -140,6 +143,27 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   if (task.output_removed_time != absl::InfinitePast()) {
     SetTime(task.output_removed_time, out.mutable_output_removed_time());
   }
+  return out;
+}
+
+v1::WebhookDelivery DeliveryToProto(const store::OutboxMessage& m) {
+  v1::WebhookDelivery out;
+  out.set_id(m.id);
+  out.set_url(backends::RedactUrl(m.url));
+  out.set_event_type(m.event_type);
+  switch (m.state) {
+    case store::DeliveryState::kPending: out.set_state(v1::WebhookDelivery::PENDING); break;
+    case store::DeliveryState::kDelivered: out.set_state(v1::WebhookDelivery::DELIVERED); break;
+    case store::DeliveryState::kFailed: out.set_state(v1::WebhookDelivery::FAILED); break;
+  }
+  out.set_attempts(m.attempts);
+  out.set_last_status_code(m.last_status_code);
+  out.set_last_error(m.last_error);
+  if (m.state == store::DeliveryState::kPending) {
+    SetTime(m.next_attempt_time, out.mutable_next_attempt_time());
+  }
+  SetTime(m.delivered_time, out.mutable_delivered_time());
+  SetTime(m.event_time, out.mutable_event_time());
   return out;
 }
 

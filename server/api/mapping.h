@@ -28,6 +28,9 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason);
 // One try of a task (TaskToProto lists the earlier ones, then the current).
 v1::Attempt AttemptToProto(const TaskAttempt& attempt);
 
+// One webhook message as the task shows it (URL without query or user info).
+v1::WebhookDelivery DeliveryToProto(const store::OutboxMessage& message);
+
 // A failed item of a batch: code is the status name ("INVALID_ARGUMENT").
 v1::Error StatusToError(const absl::Status& status);
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/status_macros.h"
 #include "common/text.h"
 #include "server/api/mapping.h"
 #include "server/api/page_token.h"
@@ -237,9 +238,17 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::GetTask(grpc::CallbackServerCont
     absl::StatusOr<Task> task = store_.Get(request->id());  // a short indexed read
     status = task.status();
     if (task.ok()) *reply = Describe(*task);
+    if (task.ok()) status = AddDeliveries(*reply);
   }
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+absl::Status VideoTaskServiceImpl::AddDeliveries(v1::Task& task) {
+  VT_ASSIGN_OR_RETURN(std::vector<store::OutboxMessage> deliveries,
+                      store_.ListDeliveries(task.id()));
+  for (const store::OutboxMessage& m : deliveries) *task.add_deliveries() = DeliveryToProto(m);
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListTasks(grpc::CallbackServerContext* ctx,

@@ -64,6 +64,8 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   TimerQueue& timers() { return timers_; }
   const Clock& wall_clock() const { return wall_clock_; }
   v1::Task Describe(const Task& task) const;
+  // The task's webhook deliveries (GetTask only: one more indexed read).
+  absl::Status AddDeliveries(v1::Task& task);
 
  private:
   // Who makes the call: the caller of its bearer token (checked already by

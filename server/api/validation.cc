@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -17,6 +18,7 @@
 #include "server/api/image_input.h"
 #include "server/domain/filename_stub.h"
 #include "server/domain/start_request.h"
+#include "server/webhooks/webhook_policy.h"
 
 namespace videotask::api {
 namespace {
@@ -113,6 +115,29 @@ absl::Status ValidatePriority(const v1::TaskSpec& in, absl::string_view p, TaskS
   return absl::OkStatus();
 }
 
+absl::Status ValidateNotify(const v1::TaskSpec& in, absl::string_view p,
+                            const ValidatorOptions& options, TaskSpec& spec) {
+  if (in.notify_url().empty() && in.notify_events().empty()) return absl::OkStatus();
+  const absl::string_view field = in.notify_url().empty() ? "spec.notify_events" : "spec.notify_url";
+  if (!options.webhooks_enabled) {
+    return Invalid(p, field, "is refused: webhooks are off on this server (no --webhook_secret_file)");
+  }
+  if (in.notify_url().size() > kMaxNotifyUrl) {
+    return Invalid(p, "spec.notify_url", absl::StrCat("is longer than ", kMaxNotifyUrl, " bytes"));
+  }
+  if (!in.notify_url().empty()) {
+    absl::Status allowed = backends::CheckOutboundUrl(in.notify_url(), options.webhook_allow_hosts);
+    if (!allowed.ok()) return Invalid(p, "spec.notify_url", allowed.message());
+  }
+  std::vector<std::string> events(in.notify_events().begin(), in.notify_events().end());
+  VT_RETURN_IF_ERROR(Prefixed(p, webhooks::CheckNotifyEvents(events)));
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  spec.notify_url = in.notify_url();
+  spec.notify_events = std::move(events);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsLabelKey(absl::string_view key) {
@@ -161,6 +186,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   VT_RETURN_IF_ERROR(Prefixed(
       p, backends::CheckPublicFigureThreshold(caps, spec.backend, in.public_figure_threshold())));
   spec.public_figure_threshold = in.public_figure_threshold();
+  VT_RETURN_IF_ERROR(ValidateNotify(in, p, options_, spec));
 
   // Backend-specific rules (e.g. the mock's labels). The bytes travel in the
   // request and come back: no copy of the image.

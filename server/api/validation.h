@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "backends/http/url_policy.h"
 #include "absl/strings/string_view.h"
 #include "backends/api/backend.h"
 #include "backends/api/capabilities.h"
@@ -21,7 +22,14 @@ struct ValidatorOptions {
   std::string default_backend;
   std::string image_root;  // "" = server_path images are refused
   int64_t max_image_bytes = 16 << 20;
+  // Webhooks: off refuses spec.notify_url and spec.notify_events; the hosts
+  // a notify_url may reach beyond https:// to public addresses.
+  bool webhooks_enabled = false;
+  backends::HostAllowList webhook_allow_hosts;
 };
+
+// The longest spec.notify_url.
+inline constexpr size_t kMaxNotifyUrl = 2048;
 
 // Limits callers can rely on (documented in the proto).
 inline constexpr int kMaxLabels = 64;

@@ -91,6 +91,11 @@ std::string SpecFingerprint(const TaskSpec& spec, absl::string_view image_sha256
       add(value);
     }
   }
+  if (!spec.notify_url.empty() || !spec.notify_events.empty()) {
+    add(absl::StrCat("notify ", spec.notify_events.size()));
+    add(spec.notify_url);
+    for (const std::string& event : spec.notify_events) add(event);
+  }
   return Sha256Hex(canonical);
 }
 

@@ -56,6 +56,10 @@ struct TaskSpec {
   // Provider inputs with no field of their own, checked against the model's
   // declared options (backends/api/capabilities.h).
   std::map<std::string, std::string> model_options;
+  // Webhooks: where to POST this task's events ("" = none of its own) and
+  // the events asked for beyond the default ones ("task.running").
+  std::string notify_url;
+  std::vector<std::string> notify_events;
 };
 
 struct TaskError {

@@ -131,7 +131,15 @@ Metrics::Metrics(const std::vector<std::string>& backends)
       rpc_duration_(BuildHistogram()
                         .Name("videotask_rpc_duration_seconds")
                         .Help("Duration of gRPC calls (streams: their whole life).")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      webhook_tries_(BuildCounter()
+                         .Name("videotask_webhook_deliveries_total")
+                         .Help("Webhook delivery tries, by outcome: delivered (2xx), retry "
+                               "(to be tried again), failed (given up).")
+                         .Register(*registry_)) {
+  webhook_delivered_ = &webhook_tries_.Add({{"outcome", "delivered"}});
+  webhook_retry_ = &webhook_tries_.Add({{"outcome", "retry"}});
+  webhook_failed_ = &webhook_tries_.Add({{"outcome", "failed"}});
   backends_.push_back(kOther);
   method_names_[kMaxMethods] = kOther;
   for (size_t i = 0; i < backends_.size(); ++i) {
@@ -243,6 +251,16 @@ void Metrics::OnAmbiguousCreate(absl::string_view backend) {
 }
 
 void Metrics::OnLeaseTakeover(int tasks) { lease_takeovers_.Increment(tasks); }
+
+void Metrics::OnDeliveryTry(absl::string_view outcome) {
+  if (outcome == "delivered") {
+    webhook_delivered_->Increment();
+  } else if (outcome == "failed") {
+    webhook_failed_->Increment();
+  } else {
+    webhook_retry_->Increment();
+  }
+}
 
 void Metrics::OnCommit(absl::Duration elapsed, int writes, bool committed) {
   last_commit_ok_.store(committed, std::memory_order_relaxed);

@@ -32,6 +32,7 @@
 #include "server/domain/task.h"
 #include "server/engine/engine_observer.h"
 #include "server/store/task_store.h"
+#include "server/webhooks/delivery.h"
 
 namespace videotask::metrics {
 
@@ -49,7 +50,9 @@ absl::string_view OpLabel(engine::ProviderOp op);
 // "deadline_exceeded", ...).
 std::string ProviderCodeLabel(const absl::Status& status);
 
-class Metrics final : public engine::EngineObserver, public store::StoreObserver {
+class Metrics final : public engine::EngineObserver,
+                      public store::StoreObserver,
+                      public webhooks::DeliveryObserver {
  public:
   // `backends`: the enabled backend names, the only values of the
   // `backend` label (anything else is reported as "other").
@@ -79,6 +82,9 @@ class Metrics final : public engine::EngineObserver, public store::StoreObserver
   void OnCommit(absl::Duration elapsed, int writes, bool committed) override;
   // False after a write transaction failed, until one commits again.
   bool last_commit_ok() const { return last_commit_ok_.load(std::memory_order_relaxed); }
+
+  // webhooks::DeliveryObserver
+  void OnDeliveryTry(absl::string_view outcome) override;
 
   // One finished gRPC call: `method` is the full name
   // ("/videotask.v1.VideoTaskService/SubmitTask"), `code` a grpc::StatusCode.
@@ -111,6 +117,10 @@ class Metrics final : public engine::EngineObserver, public store::StoreObserver
   prometheus::Counter& commit_failures_;
   prometheus::Family<prometheus::Counter>& rpc_requests_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Family<prometheus::Counter>& webhook_tries_;
+  prometheus::Counter* webhook_delivered_ = nullptr;
+  prometheus::Counter* webhook_retry_ = nullptr;
+  prometheus::Counter* webhook_failed_ = nullptr;
 
   // Per backend (index): fixed-size tables of series pointers.
   struct BackendSeries {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/store/outbox.h"
 #include "server/store/task_row.h"
 
 namespace videotask::store::internal {
@@ -63,6 +64,8 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
     {"reuse_key", SqlType::kText, "NOT NULL DEFAULT ''"},
     {"reused_from", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"notify_url", SqlType::kText, "NOT NULL DEFAULT ''"},
+    {"notify_events_json", SqlType::kText, ""},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -213,6 +216,16 @@ std::string SchemaReuseKey(const Dialect& d) {
                       // The QUEUED followers of a task.
                       "CREATE INDEX tasks_followers ON tasks (reused_from, create_time, id)\n"
                       "  WHERE reused_from <> '' AND state = 1;\n");
+}
+
+std::string SchemaWebhookOutbox(const Dialect& d) {
+  return absl::StrCat(
+      AddTaskColumn(d, kNotifyUrl), AddTaskColumn(d, kNotifyEventsJson),
+      CreateTable(d, "webhook_outbox", OutboxColumnDefs(), kNumOutboxColumns),
+      // The due messages, for the delivery claim.
+      "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_time) WHERE state = 1;\n",
+      // A task's deliveries (GetTask).
+      "CREATE INDEX webhook_outbox_task ON webhook_outbox (task_id, event_time);\n");
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

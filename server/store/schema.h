@@ -63,6 +63,10 @@ std::string SchemaListIndexes(const Dialect& dialect);
 // its output from, ''), with the index of the match (by key, partial on
 // keyed tasks) and of the followers of a task (partial on QUEUED followers).
 std::string SchemaReuseKey(const Dialect& dialect);
+// tasks.notify_url and tasks.notify_events_json (the webhooks a task asked
+// for) and webhook_outbox (outbox.h): one row per event and URL, written in
+// the transaction of the task's transition, with its delivery state.
+std::string SchemaWebhookOutbox(const Dialect& dialect);
 
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or

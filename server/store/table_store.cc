@@ -97,4 +97,32 @@ absl::StatusOr<std::vector<OldestQueued>> TableStore::OldestQueuedTimes() {
       [&](SqlSession& s) { return ReadOldestQueued(s, dialect_); });
 }
 
+absl::StatusOr<std::vector<OutboxMessage>> TableStore::ClaimOutbox(absl::Time now, int limit,
+                                                                   absl::string_view owner,
+                                                                   absl::Time lease_expiry) {
+  absl::StatusOr<std::vector<OutboxMessage>> result = absl::InternalError("claim not run");
+  std::string who(owner);
+  VT_RETURN_IF_ERROR(WithWriteSession([&](SqlSession& s) {
+    result = table_.outbox().Claim(s, now, limit, who, lease_expiry);
+    return result.status();
+  }));
+  return result;
+}
+
+absl::Status TableStore::FinishDelivery(const DeliveryResult& result) {
+  absl::Status answer = absl::InternalError("finish not run");
+  VT_RETURN_IF_ERROR(WithWriteSession([&](SqlSession& s) {
+    answer = table_.outbox().Finish(s, result);
+    // A lost lease is an answer; nothing was written.
+    if (absl::IsAborted(answer) || absl::IsNotFound(answer)) return absl::OkStatus();
+    return answer;
+  }));
+  return answer;
+}
+
+absl::StatusOr<std::vector<OutboxMessage>> TableStore::ListDeliveries(absl::string_view task_id) {
+  return OnReadSession<std::vector<OutboxMessage>>(
+      [&](SqlSession& s) { return table_.outbox().ListForTask(s, task_id); });
+}
+
 }  // namespace videotask::store::internal

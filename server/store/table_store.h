@@ -41,6 +41,12 @@ class TableStore : public TaskStore {
 
   // The plan of List's statement for `query` (TaskTable::ExplainList).
   absl::StatusOr<std::vector<std::string>> ExplainList(const ListQuery& query);
+  void SetOutboxPolicy(const OutboxPolicy* policy) override { table_.SetOutboxPolicy(policy); }
+  absl::StatusOr<std::vector<OutboxMessage>> ClaimOutbox(absl::Time now, int limit,
+                                                         absl::string_view owner,
+                                                         absl::Time lease_expiry) override;
+  absl::Status FinishDelivery(const DeliveryResult& result) override;
+  absl::StatusOr<std::vector<OutboxMessage>> ListDeliveries(absl::string_view task_id) override;
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect), dialect_(dialect) {}
@@ -53,7 +59,7 @@ class TableStore : public TaskStore {
   // PostgreSQL: a pooled connection). Blocks until then.
   virtual absl::Status WithWriteSession(std::function<absl::Status(SqlSession&)> fn) = 0;
 
-  const TaskTable table_;
+  TaskTable table_;  // non-const only for SetOutboxPolicy
   const PauseTable pauses_;
   const Dialect& dialect_;
 

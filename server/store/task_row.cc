@@ -49,6 +49,11 @@ absl::Status ReadSpec(const RowReader& row, Task& t) {
     absl::Status status = ParseLabels(row.Text(kModelOptionsJson), s.model_options);
     if (!status.ok()) return WithTaskId(status, t.id);
   }
+  s.notify_url = row.Text(kNotifyUrl);
+  if (!row.IsNull(kNotifyEventsJson)) {
+    absl::Status status = ParseUrls(row.Text(kNotifyEventsJson), s.notify_events);
+    if (!status.ok()) return WithTaskId(status, t.id);
+  }
   return absl::OkStatus();
 }
 
@@ -116,6 +121,8 @@ void WriteSpecColumn(const TaskSpec& s, TaskColumn column, RowWriter& out) {
     case kLabelsJson: out.OptionalText(LabelsToJson(s.labels)); return;
     case kPriority: out.Int(s.priority); return;
     case kModelOptionsJson: out.OptionalText(LabelsToJson(s.model_options)); return;
+    case kNotifyUrl: out.Text(s.notify_url); return;
+    case kNotifyEventsJson: out.OptionalText(UrlsToJson(s.notify_events)); return;
     default: out.Text(s.public_figure_threshold); return;
   }
 }

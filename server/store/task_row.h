@@ -77,6 +77,9 @@ enum TaskColumn : int {
   // Added by SchemaReuseKey.
   kReuseKey,
   kReusedFrom,
+  // Added by SchemaWebhookOutbox.
+  kNotifyUrl,
+  kNotifyEventsJson,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).

@@ -451,7 +451,9 @@ absl::StatusOr<InsertResult> TaskTable::Insert(SqlSession& session, InsertHooks&
       WithContext(session.Exec(sql_.insert, [&](RowWriter& w) { WriteTaskRow(task, w); }),
                   absl::StrCat("insert task ", task.id)));
   VT_RETURN_IF_ERROR(InsertLabels(session, task));
+  VT_RETURN_IF_ERROR(outbox_.Write(session, outbox_policy_.load(), task, std::nullopt));
   if (MayReleaseImage(task)) VT_RETURN_IF_ERROR(hooks.ReleaseImage(task.image_sha256));
+  task.stored_state = task.state;  // as read back, so its next update knows where it came from
   result.task = std::move(task);
   result.created = true;
   return result;
@@ -488,7 +490,14 @@ absl::StatusOr<Task> TaskTable::Update(SqlSession& session, const Task& task) co
   VT_ASSIGN_OR_RETURN(std::vector<Task> stored, Select(session, sql_.update, [&](RowWriter& w) {
                         WriteTaskUpdate(task, w);
                       }));
-  if (!stored.empty()) return std::move(stored.front());
+  if (!stored.empty()) {
+    // The compare-and-set held, so the row left the state `task` was read in.
+    if (task.stored_state.has_value() && *task.stored_state != stored.front().state) {
+      VT_RETURN_IF_ERROR(
+          outbox_.Write(session, outbox_policy_.load(), stored.front(), task.stored_state));
+    }
+    return std::move(stored.front());
+  }
   std::optional<int64_t> version;
   VT_RETURN_IF_ERROR(session.Query(
       sql_.version_of, [&](RowWriter& w) { w.Text(task.id); },

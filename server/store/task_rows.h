@@ -6,6 +6,7 @@
 #ifndef VIDEOTASK_SERVER_STORE_TASK_ROWS_H_
 #define VIDEOTASK_SERVER_STORE_TASK_ROWS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "common/clock.h"
 #include "server/domain/task.h"
 #include "server/store/dialect.h"
+#include "server/store/outbox.h"
 #include "server/store/sql_session.h"
 #include "server/store/task_sql.h"
 #include "server/store/task_store.h"
@@ -66,9 +68,13 @@ std::vector<std::string> PickFairly(std::vector<CallerQueue> queues, int limit);
 
 class TaskTable {
  public:
-  explicit TaskTable(const Dialect& dialect) : sql_(dialect) {}
+  explicit TaskTable(const Dialect& dialect) : sql_(dialect), outbox_(dialect) {}
 
   const TaskStatements& sql() const { return sql_; }
+  const OutboxTable& outbox() const { return outbox_; }
+  // The webhook rows Insert and Update write with each change of state
+  // (borrowed; nullptr = none). Set before the first write.
+  void SetOutboxPolicy(const OutboxPolicy* policy) { outbox_policy_.store(policy); }
 
   // The tasks a statement returns, in its order.
   absl::StatusOr<std::vector<Task>> Select(SqlSession& session, const std::string& sql,
@@ -101,7 +107,8 @@ class TaskTable {
   // stamps create_time/update_time when unset; version becomes 1.
   absl::StatusOr<InsertResult> Insert(SqlSession& session, InsertHooks& hooks, const Clock& clock,
                                       const NewTask& item) const;
-  // Compare-and-set on version; ABORTED when it changed, NOT_FOUND.
+  // Compare-and-set on version; ABORTED when it changed, NOT_FOUND. A change
+  // of state writes the outbox rows of the policy in the same transaction.
   absl::StatusOr<Task> Update(SqlSession& session, const Task& task) const;
 
   // Retention (task_store.h); the caller releases the images of the
@@ -141,6 +148,8 @@ class TaskTable {
   std::string ListByLabelSql(const ListQuery& query, size_t states) const;
 
   const TaskStatements sql_;
+  const OutboxTable outbox_;
+  std::atomic<const OutboxPolicy*> outbox_policy_{nullptr};
 };
 
 }  // namespace videotask::store::internal

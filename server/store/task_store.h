@@ -98,6 +98,51 @@ class StoreObserver {
   virtual void OnCommit(absl::Duration elapsed, int writes, bool committed) = 0;
 };
 
+// Webhooks: one event of a task for one URL, a row of the outbox that the
+// task's transition wrote in its own transaction.
+enum class DeliveryState : int { kPending = 1, kDelivered = 2, kFailed = 3 };
+
+struct OutboxMessage {
+  std::string id;          // "msg_...": the webhook-id of every try
+  std::string task_id;
+  std::string url;
+  std::string event_type;  // "task.succeeded", "task.running", ...
+  absl::Time event_time = absl::InfinitePast();
+  std::string payload;     // the request body, fixed when the event happened
+  DeliveryState state = DeliveryState::kPending;
+  int attempts = 0;
+  int last_status_code = 0;  // 0 = no answer
+  std::string last_error;
+  absl::Time next_attempt_time = absl::InfinitePast();
+  absl::Time delivered_time = absl::InfinitePast();
+};
+
+// Which outbox rows a stored change of a task makes. Given to the store by
+// the composition root before the first write; called inside the
+// transaction of each insert and update (on store threads: thread-safe, no
+// I/O, no locks held long).
+class OutboxPolicy {
+ public:
+  virtual ~OutboxPolicy() = default;
+  // `task` as stored; `from` the state it had before this change (nullopt
+  // for an insert). Only a change of state makes events; the messages come
+  // back PENDING, due at once.
+  virtual std::vector<OutboxMessage> OnStored(const Task& task,
+                                              std::optional<TaskState> from) const = 0;
+};
+
+// The end of one delivery try of a claimed message (ClaimOutbox).
+struct DeliveryResult {
+  std::string id;
+  std::string owner;  // who claimed it
+  DeliveryState state = DeliveryState::kPending;
+  int attempts = 0;
+  int last_status_code = 0;
+  std::string last_error;
+  absl::Time next_attempt_time = absl::InfinitePast();  // when still PENDING
+  absl::Time delivered_time = absl::InfinitePast();     // when DELIVERED
+};
+
 class TaskStore {
  public:
   virtual ~TaskStore() = default;
@@ -218,6 +263,29 @@ class TaskStore {
   // Followers (NewTask::reuse): QUEUED tasks waiting for `of` (reused_from),
   // or for any task when `of` is "", oldest first, at most `limit`.
   virtual absl::StatusOr<std::vector<Task>> ListFollowers(absl::string_view of, int limit) = 0;
+  // Webhook outbox. `policy` (borrowed, outlives the store) decides the
+  // rows each insert and update writes in its own transaction; set once,
+  // before the first write. Without one, no rows are written.
+  virtual void SetOutboxPolicy(const OutboxPolicy* policy) {}
+  // One transaction: up to `limit` PENDING messages due at `now` whose lease
+  // is free or expired, earliest due first, leased to `owner` until
+  // `lease_expiry`. Several processes sharing the store may claim at once:
+  // each message goes to one of them.
+  virtual absl::StatusOr<std::vector<OutboxMessage>> ClaimOutbox(absl::Time now, int limit,
+                                                                 absl::string_view owner,
+                                                                 absl::Time lease_expiry) {
+    return absl::UnimplementedError("this store keeps no webhook outbox");
+  }
+  // Records a try of a message `result.owner` holds and frees its lease.
+  // ABORTED when the lease was lost (another process may deliver it);
+  // NOT_FOUND for an unknown id.
+  virtual absl::Status FinishDelivery(const DeliveryResult& result) {
+    return absl::UnimplementedError("this store keeps no webhook outbox");
+  }
+  // The messages of one task, oldest event first, without their payloads.
+  virtual absl::StatusOr<std::vector<OutboxMessage>> ListDeliveries(absl::string_view task_id) {
+    return std::vector<OutboxMessage>{};
+  }
 
   // The image bytes stored under a digest; NOT_FOUND once deleted.
   virtual absl::StatusOr<std::string> ReadImage(absl::string_view sha256) = 0;

@@ -57,6 +57,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaStateCounts(internal::Dialect::Postgres()),
       internal::SchemaListIndexes(internal::Dialect::Postgres()),
       internal::SchemaReuseKey(internal::Dialect::Postgres()),
+      internal::SchemaWebhookOutbox(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

@@ -22,6 +22,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaStateCounts(internal::Dialect::Sqlite()),
       internal::SchemaListIndexes(internal::Dialect::Sqlite()),
       internal::SchemaReuseKey(internal::Dialect::Sqlite()),
+      internal::SchemaWebhookOutbox(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

@@ -179,15 +179,21 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // four tasks_caller_* indexes, drop tasks_claim, add the state counts
   // (SchemaStateCounts: their table and three triggers), and add
   // task_labels.create_time with the list indexes tasks_backend_list and
-  // task_labels_list (replacing task_labels_by_value), and tasks.reuse_key and
-  // tasks.reused_from with the indexes tasks_reuse_key and tasks_followers;
-  // nothing else.
+  // task_labels_list (replacing task_labels_by_value), tasks.reuse_key and
+  // tasks.reused_from with the indexes tasks_reuse_key and tasks_followers,
+  // tasks.notify_url, tasks.notify_events_json and the webhook outbox
+  // (SchemaWebhookOutbox: its table and two indexes); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
   int list_indexes = 0;
   int reuse_indexes = 0;
+  int outbox_objects = 0;
   for (const std::string& object : latest) {
+    if (object.find("webhook_outbox") != std::string::npos) {
+      ++outbox_objects;
+      continue;
+    }
     if (object.rfind("index tasks_backend_list ", 0) == 0 ||
         object.rfind("index task_labels_list ", 0) == 0) {
       ++list_indexes;
@@ -221,6 +227,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   EXPECT_EQ(state_count_objects, 4);
   EXPECT_EQ(list_indexes, 2);
   EXPECT_EQ(reuse_indexes, 2);
+  EXPECT_EQ(outbox_objects, 3);
   std::vector<std::string> v1_kept;
   for (const std::string& object : v1) {
     if (object.rfind("index tasks_live_image ", 0) == 0) continue;
@@ -237,6 +244,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_url TEXT NOT NULL DEFAULT ''"));
+      EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_events_json TEXT"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reuse_key TEXT NOT NULL DEFAULT ''"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reused_from TEXT NOT NULL DEFAULT ''"));
     } else if (v1_kept[i].rfind("table task_labels ", 0) == 0) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -157,6 +158,79 @@ TEST_F(PgSharedStoreTest, ConcurrentClaimsNeverTakeATaskTwice) {
   EXPECT_GT(owners.size(), 1u) << "one claimer took everything";
   VT_ASSERT_OK_AND_ASSIGN(int64_t queued, b_->CountQueued());
   EXPECT_EQ(queued, 0);
+}
+
+// Outbox rows for every QUEUED -> FAILED change, so each replica's claims
+// can be counted.
+class FailedEventPolicy final : public OutboxPolicy {
+ public:
+  std::vector<OutboxMessage> OnStored(const Task& task,
+                                      std::optional<TaskState> from) const override {
+    if (!from.has_value() || task.state != TaskState::kFailed) return {};
+    OutboxMessage m;
+    m.id = absl::StrCat("msg_", task.id);
+    m.task_id = task.id;
+    m.url = "https://hooks.example/";
+    m.event_type = "task.failed";
+    m.event_time = task.update_time;
+    m.payload = "{}";
+    m.next_attempt_time = task.update_time;
+    return {m};
+  }
+};
+
+TEST_F(PgSharedStoreTest, TwoReplicasClaimEachWebhookOnce) {
+  constexpr int kTasks = 120;
+  FailedEventPolicy policy;
+  a_->SetOutboxPolicy(&policy);
+  b_->SetOutboxPolicy(&policy);
+  InsertMany(*a_, kTasks, "w");
+  const absl::Time now = clock_.Now();
+  for (int i = 0; i < kTasks; ++i) {
+    VT_ASSERT_OK_AND_ASSIGN(Task t, b_->Get(absl::StrCat("w", i)));
+    t.state = TaskState::kFailed;
+    t.update_time = now;
+    VT_ASSERT_OK((i % 2 == 0 ? *a_ : *b_).Update(t).status());
+  }
+  absl::Mutex mu;
+  std::map<std::string, std::string> owner_of;
+  int duplicates = 0;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    TaskStore* store = i % 2 == 0 ? a_.get() : b_.get();
+    threads.emplace_back([&, store, i] {
+      const std::string owner = absl::StrCat("replica", i);
+      while (true) {
+        absl::StatusOr<std::vector<OutboxMessage>> got =
+            store->ClaimOutbox(now, 5, owner, now + absl::Minutes(1));
+        ASSERT_THAT(got, IsOk());
+        if (got->empty()) return;
+        for (const OutboxMessage& m : *got) {
+          {
+            absl::MutexLock lock(&mu);
+            if (!owner_of.emplace(m.id, owner).second) ++duplicates;
+          }
+          DeliveryResult done;
+          done.id = m.id;
+          done.owner = owner;
+          done.state = DeliveryState::kDelivered;
+          done.attempts = 1;
+          done.last_status_code = 200;
+          done.delivered_time = now;
+          ASSERT_THAT(store->FinishDelivery(done), IsOk());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ(owner_of.size(), static_cast<size_t>(kTasks));
+  std::set<std::string> owners;
+  for (const auto& [id, owner] : owner_of) owners.insert(owner);
+  EXPECT_GT(owners.size(), 1u) << "one replica delivered everything";
+  VT_ASSERT_OK_AND_ASSIGN(std::vector<OutboxMessage> rows, a_->ListDeliveries("w7"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, DeliveryState::kDelivered);
 }
 
 TEST_F(PgSharedStoreTest, ConcurrencyLimitIsGlobal) {

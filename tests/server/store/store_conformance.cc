@@ -130,6 +130,8 @@ void ExpectSameTask(const Task& a, const Task& b) {
   EXPECT_EQ(a.spec.priority, b.spec.priority);
   EXPECT_EQ(a.spec.public_figure_threshold, b.spec.public_figure_threshold);
   EXPECT_EQ(a.spec.model_options, b.spec.model_options);
+  EXPECT_EQ(a.spec.notify_url, b.spec.notify_url);
+  EXPECT_EQ(a.spec.notify_events, b.spec.notify_events);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.provider_task_id, b.provider_task_id);
   EXPECT_EQ(a.provider_status, b.provider_status);
