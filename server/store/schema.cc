@@ -61,6 +61,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"attempts_json", SqlType::kText, ""},
     {"output_removed_time", SqlType::kBigInt, ""},
     {"caller", SqlType::kText, "NOT NULL DEFAULT 'anonymous'"},
+    {"estimated_cost_micros", SqlType::kBigInt, "NOT NULL DEFAULT 0"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -118,6 +119,15 @@ constexpr ColumnDef kPauseColumns[] = {
     {"reason", SqlType::kText, kNotNull},
     {"caller", SqlType::kText, kNotNull},
     {"since", SqlType::kBigInt, kNotNull},
+};
+
+// What was spent on one UTC day (days since the epoch) per backend or
+// caller (kind), in micro-dollars.
+constexpr ColumnDef kDailySpendColumns[] = {
+    {"day", SqlType::kBigInt, kNotNull},
+    {"kind", SqlType::kText, kNotNull},
+    {"name", SqlType::kText, kNotNull},
+    {"spent_micros", SqlType::kBigInt, kNotNull},
 };
 
 std::string AddTaskColumn(const Dialect& d, int column) {
@@ -187,6 +197,12 @@ std::string SchemaCallers(const Dialect& d) {
                       // Slots each caller holds at a backend.
                       "CREATE INDEX tasks_caller_active ON tasks (backend, caller)\n"
                       "  WHERE state BETWEEN 2 AND 4;\n");
+}
+
+std::string SchemaDailySpend(const Dialect& d) {
+  return absl::StrCat(AddTaskColumn(d, kEstimatedCostMicros),
+                      CreateTable(d, "daily_spend", kDailySpendColumns, 4,
+                                  "PRIMARY KEY (day, kind, name)"));
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -52,6 +52,12 @@ std::string SchemaRetention(const Dialect& dialect);
 // which the fair claim replaces, goes.
 std::string SchemaCallers(const Dialect& dialect);
 
+// Daily budgets: tasks.estimated_cost_micros (price x duration at submit,
+// micro-dollars, 0 for tasks stored before) and daily_spend (day: days
+// since 1970-01-01 UTC; kind: 'backend' or 'caller'; name; spent_micros),
+// what each backend and caller has spent that day.
+std::string SchemaDailySpend(const Dialect& dialect);
+
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or
 // negative.

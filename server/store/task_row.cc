@@ -93,6 +93,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   }
   t.output_removed_time = row.Time(kOutputRemovedTime);
   t.caller = row.Text(kCaller);
+  t.estimated_cost_micros = row.Int(kEstimatedCostMicros);
   return absl::OkStatus();
 }
 
@@ -292,6 +293,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kAttemptsJson: out.OptionalText(AttemptsToJson(t.attempts)); return;
     case kOutputRemovedTime: out.Time(t.output_removed_time); return;
     case kCaller: out.Text(t.caller); return;
+    case kEstimatedCostMicros: out.Int(t.estimated_cost_micros); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

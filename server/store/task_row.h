@@ -74,6 +74,8 @@ enum TaskColumn : int {
   kOutputRemovedTime,
   // Added by schema v5 (SchemaCallers).
   kCaller,
+  // Added by SchemaDailySpend.
+  kEstimatedCostMicros,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "server/domain/task.h"
+#include "server/store/daily_spend.h"
 #include "server/store/dialect.h"
 #include "server/store/sql_session.h"
 #include "server/store/task_sql.h"
@@ -49,6 +50,7 @@ struct ClaimCandidate {
   std::string id;
   int priority = 0;
   absl::Time create_time = absl::InfinitePast();
+  int64_t cost_micros = 0;  // estimated cost (daily budgets)
 };
 struct CallerQueue {
   std::string caller;
@@ -66,9 +68,10 @@ std::vector<std::string> PickFairly(std::vector<CallerQueue> queues, int limit);
 
 class TaskTable {
  public:
-  explicit TaskTable(const Dialect& dialect) : sql_(dialect) {}
+  explicit TaskTable(const Dialect& dialect) : sql_(dialect), spend_(dialect) {}
 
   const TaskStatements& sql() const { return sql_; }
+  const SpendTable& spend() const { return spend_; }
 
   // The tasks a statement returns, in its order.
   absl::StatusOr<std::vector<Task>> Select(SqlSession& session, const std::string& sql,
@@ -86,9 +89,12 @@ class TaskTable {
   // its callers (PickFairly), inside the session's transaction. Reads one
   // index probe per caller with QUEUED tasks at the backend; on PostgreSQL
   // the candidate rows are locked, skipping rows another claim holds.
+  // Tasks that do not fit the daily `budgets` (null = none) are skipped
+  // and the claimed tasks' costs are added to the day's spend (ClaimBudget).
   absl::StatusOr<std::vector<Task>> Claim(SqlSession& session, absl::string_view backend,
                                           int limit, absl::Time now, absl::string_view owner,
-                                          absl::Time lease_expiry) const;
+                                          absl::Time lease_expiry,
+                                          const DailyBudgets* budgets = nullptr) const;
   absl::Status RenewLeases(SqlSession& session, absl::string_view owner,
                            absl::Time lease_expiry) const;
 
@@ -128,6 +134,7 @@ class TaskTable {
   std::string ListSql(const ListQuery& query, size_t states) const;
 
   const TaskStatements sql_;
+  const SpendTable spend_;
 };
 
 }  // namespace videotask::store::internal

@@ -55,6 +55,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaRetention(internal::Dialect::Postgres()),
       internal::SchemaCallers(internal::Dialect::Postgres()),
       internal::SchemaStateCounts(internal::Dialect::Postgres()),
+      internal::SchemaDailySpend(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

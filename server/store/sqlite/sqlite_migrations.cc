@@ -20,6 +20,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaRetention(internal::Dialect::Sqlite()),
       internal::SchemaCallers(internal::Dialect::Sqlite()),
       internal::SchemaStateCounts(internal::Dialect::Sqlite()),
+      internal::SchemaDailySpend(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }
