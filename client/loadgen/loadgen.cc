@@ -4,12 +4,18 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <thread>
 #include <utility>
+
+#include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -140,13 +146,27 @@ class Runner {
       absl::MutexLock lock(&mu_);
       active_ = options_.in_flight;
     }
+    // The server's CPU is read at both ends of the measured window: a timed
+    // run's are known in advance; a fill run's are its start and end.
+    bool timed = options_.max_items <= 0;
+    int64_t cpu_start = timed ? -1 : ServerCpuMicros();
     for (Slot& s : slots_) Next(s);
+    int64_t cpu_end = -1;
+    if (timed) {
+      std::this_thread::sleep_until(measure_start_);
+      cpu_start = ServerCpuMicros();
+      std::this_thread::sleep_until(measure_end_);
+      cpu_end = ServerCpuMicros();
+    }
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
           +[](int* active) { return *active == 0; }, &active_));
     }
-    return Collect(t0);
+    if (!timed) cpu_end = ServerCpuMicros();
+    LoadResult result = Collect(t0);
+    if (cpu_start >= 0 && cpu_end >= 0) result.server_cpu_us = cpu_end - cpu_start;
+    return result;
   }
 
   // Starts the next call of `s`, or retires the slot when the run is over.
@@ -330,6 +350,19 @@ class Runner {
     Next(s);
   }
 
+  // The CPU time of all server_pids so far; -1 without pids or on a
+  // failed read.
+  int64_t ServerCpuMicros() const {
+    if (options_.server_pids.empty()) return -1;
+    int64_t total = 0;
+    for (int pid : options_.server_pids) {
+      absl::StatusOr<int64_t> us = ProcessCpuMicros(pid);
+      if (!us.ok()) return -1;
+      total += *us;
+    }
+    return total;
+  }
+
   // A fresh context carrying the bearer token; the caller sets the deadline.
   std::unique_ptr<grpc::ClientContext> NewContext() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -412,6 +445,38 @@ absl::StatusOr<Mode> ParseMode(absl::string_view name) {
       absl::StrCat("mode \"", name, "\"; allowed: submit, batch, get, list, e2e"));
 }
 
+absl::StatusOr<int64_t> ProcessCpuMicros(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return absl::NotFoundError(absl::StrCat("cannot read /proc/", pid, "/stat"));
+  }
+  // "pid (comm) state ppid ...": comm may hold spaces, so fields are counted
+  // after its closing parenthesis; utime and stime are fields 14 and 15.
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) {
+    return absl::DataLossError(absl::StrCat("/proc/", pid, "/stat has no command field"));
+  }
+  std::istringstream fields(line.substr(close + 1));
+  std::string field;
+  int64_t utime = -1, stime = -1;
+  for (int n = 3; n <= 15 && fields >> field; ++n) {
+    if (n == 14 && !absl::SimpleAtoi(field, &utime)) utime = -1;
+    if (n == 15 && !absl::SimpleAtoi(field, &stime)) stime = -1;
+  }
+  long ticks = sysconf(_SC_CLK_TCK);
+  if (utime < 0 || stime < 0 || ticks <= 0) {
+    return absl::DataLossError(absl::StrCat("/proc/", pid, "/stat is too short"));
+  }
+  return (utime + stime) * 1000000 / ticks;
+}
+
+double LoadResult::ServerCpuUsPerOp(Mode mode) const {
+  int64_t ops = mode == Mode::kList ? calls : items;
+  if (server_cpu_us < 0 || ops <= 0) return -1;
+  return static_cast<double>(server_cpu_us) / static_cast<double>(ops);
+}
+
 double LoadResult::LatencyMs(double q) const {
   if (latency_ns.empty()) return 0;
   q = std::clamp(q, 0.0, 1.0);
@@ -425,17 +490,26 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
   return runner.Run();
 }
 
+namespace {
+// "n/a" when the server's CPU was not measured.
+std::string CpuPerOp(const LoadOptions& options, const LoadResult& r) {
+  double us = r.ServerCpuUsPerOp(options.mode);
+  return us < 0 ? std::string("n/a") : absl::StrFormat("%.1f", us);
+}
+}  // namespace
+
 std::string FormatResultLine(const LoadOptions& options, const LoadResult& r) {
   std::vector<std::string> errors;
   for (const auto& [code, n] : r.errors) errors.push_back(absl::StrCat(code, ":", n));
   return absl::StrFormat(
       "RESULT mode=%s in_flight=%d channels=%d image_bytes=%d batch_size=%d seconds=%.3f "
       "calls=%d items=%d calls_per_s=%.1f items_per_s=%.1f p50_ms=%.3f p90_ms=%.3f "
-      "p99_ms=%.3f max_ms=%.3f errors=%s",
+      "p99_ms=%.3f max_ms=%.3f server_cpu_us_per_op=%s errors=%s",
       ModeName(options.mode), options.in_flight, options.channels, options.image_bytes,
       options.mode == Mode::kBatch ? options.batch_size : 1, r.seconds, r.calls, r.items,
       r.CallsPerSecond(), r.ItemsPerSecond(), r.LatencyMs(0.50), r.LatencyMs(0.90),
-      r.LatencyMs(0.99), r.LatencyMs(1.0), errors.empty() ? "none" : absl::StrJoin(errors, ","));
+      r.LatencyMs(0.99), r.LatencyMs(1.0), CpuPerOp(options, r),
+      errors.empty() ? "none" : absl::StrJoin(errors, ","));
 }
 
 std::string FormatSummary(const LoadOptions& options, const LoadResult& r) {
@@ -445,10 +519,13 @@ std::string FormatSummary(const LoadOptions& options, const LoadResult& r) {
       "%s against %s: %d in flight over %d channel(s), %.1f s measured\n"
       "  throughput  %.1f calls/s, %.1f items/s (%d calls)\n"
       "  latency ms  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f\n"
+      "  server CPU  %s us per %s\n"
       "  errors      %s\n",
       ModeName(options.mode), options.channel.target, options.in_flight, options.channels, r.seconds,
       r.CallsPerSecond(), r.ItemsPerSecond(), r.calls, r.LatencyMs(0.50), r.LatencyMs(0.90),
-      r.LatencyMs(0.99), r.LatencyMs(1.0), errors.empty() ? "none" : absl::StrJoin(errors, ", "));
+      r.LatencyMs(0.99), r.LatencyMs(1.0), CpuPerOp(options, r),
+      options.mode == Mode::kList ? "call" : "item",
+      errors.empty() ? "none" : absl::StrJoin(errors, ", "));
 }
 
 }  // namespace videotask::loadgen

@@ -52,6 +52,9 @@ struct LoadOptions {
   // Gives each submitted image its own bytes (and digest); otherwise every
   // submit carries the same image.
   bool unique_images = true;
+  // Processes (server pids on this machine) whose CPU time, user + system
+  // from /proc/PID/stat, is read when the measured window opens and closes.
+  std::vector<int> server_pids;
 };
 
 struct LoadResult {
@@ -60,12 +63,21 @@ struct LoadResult {
   int64_t items = 0;   // tasks submitted / returned / finished in the window
   std::vector<int64_t> latency_ns;     // of the calls counted, sorted
   std::map<std::string, int64_t> errors;  // code -> count, in the window
+  // CPU time the server_pids spent during the measured window, summed;
+  // -1 when none were given or one could not be read.
+  int64_t server_cpu_us = -1;
 
   double CallsPerSecond() const { return seconds > 0 ? calls / seconds : 0; }
   double ItemsPerSecond() const { return seconds > 0 ? items / seconds : 0; }
+  // Server CPU microseconds per op: per item (task submitted or finished),
+  // per call for list; -1 when unknown.
+  double ServerCpuUsPerOp(Mode mode) const;
   // Latency at quantile q (0..1) in milliseconds; 0 without samples.
   double LatencyMs(double q) const;
 };
+
+// User + system CPU time of process `pid` so far, from /proc/PID/stat.
+absl::StatusOr<int64_t> ProcessCpuMicros(int pid);
 
 // Runs the load and returns what it measured. Errors of individual calls
 // are counted in the result; a returned error means the run itself could

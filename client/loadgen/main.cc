@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/loadgen/loadgen.h"
 
@@ -23,6 +24,7 @@ int Run(int argc, char** argv) {
   double warmup_s = 2, duration_s = 10, timeout_s = 30;
   std::vector<std::string> labels;
   bool same_image = false;
+  std::vector<std::string> server_pids;
 
   CLI::App app{"videotask-bench: closed-loop load generator for VideoTaskService"};
   app.add_option("--target", options.channel.target, "Server address host:port")->required();
@@ -52,6 +54,9 @@ int Run(int argc, char** argv) {
   app.add_option("--label", labels, "spec.labels entry key=value (repeatable)");
   app.add_option("--rpc_timeout", timeout_s, "Deadline of each call, seconds")
       ->capture_default_str();
+  app.add_option("--server_pid", server_pids,
+                 "Server process on this machine whose CPU per op to report (repeatable, "
+                 "or a comma list; summed)");
   app.add_flag("--same_image", same_image, "Send the same image bytes in every submit");
   try {
     app.parse(argc, argv);
@@ -75,6 +80,20 @@ int Run(int argc, char** argv) {
       return 2;
     }
     options.labels[kv[0]] = kv[1];
+  }
+  for (const std::string& list : server_pids) {
+    for (absl::string_view pid : absl::StrSplit(list, ',', absl::SkipEmpty())) {
+      int n = 0;
+      if (!absl::SimpleAtoi(pid, &n) || n <= 0) {
+        std::cerr << "--server_pid must be a process id, got \"" << pid << "\"\n";
+        return 2;
+      }
+      if (!videotask::loadgen::ProcessCpuMicros(n).ok()) {
+        std::cerr << "--server_pid: cannot read /proc/" << n << "/stat\n";
+        return 2;
+      }
+      options.server_pids.push_back(n);
+    }
   }
   auto result = videotask::loadgen::RunLoad(options);
   if (!result.ok()) {
