@@ -165,8 +165,10 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // tasks.output_removed_time and tasks.caller, the table backend_pauses,
   // replace the index tasks_live_image by tasks_kept_image (images kept for
   // retries), add the retention indexes tasks_ended and tasks_output_kept and
-  // four tasks_caller_* indexes, drop tasks_claim, and add the state counts
-  // (SchemaStateCounts: their table and three triggers); nothing else.
+  // four tasks_caller_* indexes, drop tasks_claim, add the state counts
+  // (SchemaStateCounts: their table and three triggers), and
+  // tasks.estimated_cost_micros with the table daily_spend
+  // (SchemaDailySpend); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
@@ -177,6 +179,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       continue;
     }
     if (object.rfind("table backend_pauses ", 0) == 0) continue;
+    if (object.rfind("table daily_spend ", 0) == 0) continue;
     if (object.rfind("index sqlite_autoindex_backend_pauses", 0) == 0) continue;
     if (object.rfind("index tasks_ended ", 0) == 0) continue;
     if (object.rfind("index tasks_output_kept ", 0) == 0) continue;
@@ -207,6 +210,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i],
+                  ::testing::HasSubstr("estimated_cost_micros INTEGER NOT NULL DEFAULT 0"));
     } else {
       EXPECT_EQ(expected_v1[i], v1_kept[i]);
     }
