@@ -93,7 +93,7 @@ std::string Engine::BudgetWait(const Task& task, absl::Time now) const {
         c.kind == store::DailySpend::Kind::kBackend ? "backend " : "caller ", c.name, ": ",
         FormatUsd(spent), " of ", FormatUsd(c.limit), " spent today (UTC), this task costs ",
         FormatUsd(task.estimated_cost_micros), "; resets at ",
-        absl::FormatTime(absl::RFC3339_sec, NextUtcMidnight(now), absl::UTCTimeZone()));
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", NextUtcMidnight(now), absl::UTCTimeZone()));
   }
   return "";
 }
