@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   // PostgreSQL keeps no task data in the data folder.
   if (cfg.store == "sqlite") engine_options.data_dir = cfg.data_dir;
   engine_options.max_queued_per_caller = cfg.max_queued_per_caller;
+  engine_options.daily_budget_usd_per_caller = cfg.daily_budget_usd_per_caller;
   engine_options.observer = app->metrics_.get();
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);

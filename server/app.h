@@ -45,6 +45,7 @@ struct AppConfig {
   int api_threads = 8;
   int64_t max_queued_tasks = 1'000'000;
   int64_t max_queued_per_caller = 0;  // 0 = no limit
+  double daily_budget_usd_per_caller = 0;  // USD per UTC day; 0 = no limit
   // The bearer tokens the listening port checks (null: none); the service
   // names each submit's caller from them.
   std::shared_ptr<const auth::TokenChecker> tokens;

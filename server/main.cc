@@ -2,6 +2,7 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -112,6 +113,10 @@ ABSL_FLAG(int64_t, min_free_disk, int64_t{1} << 30,
 ABSL_FLAG(int64_t, max_queued_per_caller, 0,
           "Submits of one caller beyond this many of its QUEUED tasks get RESOURCE_EXHAUSTED; "
           "0 = no limit.");
+ABSL_FLAG(double, daily_budget_usd_per_caller, 0,
+          "What one caller's tasks may cost per UTC day, in USD (estimated: price x duration); "
+          "tasks past it stay QUEUED until 00:00 UTC. Each backend has its own "
+          "--<backend>_daily_budget_usd. 0 = no limit.");
 ABSL_FLAG(int, worker_threads, 16, "Threads making provider calls (create, poll, download).");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
           "How long a claimed task stays with this process without renewal.");
@@ -229,6 +234,7 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
   config.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
   config.max_queued_per_caller = absl::GetFlag(FLAGS_max_queued_per_caller);
+  config.daily_budget_usd_per_caller = absl::GetFlag(FLAGS_daily_budget_usd_per_caller);
   config.lease_duration = absl::GetFlag(FLAGS_lease_duration);
   config.retention = absl::GetFlag(FLAGS_retention);
   config.output_retention = absl::GetFlag(FLAGS_output_retention);
@@ -255,6 +261,11 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   }
   if (config.max_queued_per_caller < 0) {
     return absl::InvalidArgumentError("--max_queued_per_caller must be 0 (no limit) or more");
+  }
+  if (!(config.daily_budget_usd_per_caller >= 0) ||
+      !std::isfinite(config.daily_budget_usd_per_caller)) {
+    return absl::InvalidArgumentError(
+        "--daily_budget_usd_per_caller must be a number >= 0 (0 = no limit)");
   }
   if (config.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("--retry_max_attempts must be at least 1");

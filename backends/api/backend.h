@@ -96,6 +96,9 @@ struct BackendConfig {
   absl::Duration poll_jitter = absl::ZeroDuration();  // random extra wait of up to this after poll_interval
   int64_t max_image_bytes = 16 << 20;
   int64_t max_output_bytes = int64_t{512} << 20;
+  // What this backend's tasks may cost per UTC day, in USD (estimated:
+  // price x duration); 0 = no limit.
+  double daily_budget_usd = 0;
 };
 
 // What a backend may use; borrowed, outlive the backend.

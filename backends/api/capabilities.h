@@ -41,6 +41,11 @@ struct ModelCapabilities {
   int max_prompt_utf16 = 0;  // 0: the model takes no prompt
   bool prompt_required = false;
   double credits_per_second = 0;  // informational; 0 = unknown
+  // Estimated price in USD per second of output, from the provider's price
+  // list (where a price depends on options, the highest); a task's
+  // estimated cost is this x its duration, counted against daily budgets.
+  // 0 = unknown: such tasks cost nothing against a budget.
+  double usd_per_second = 0;
   std::vector<ModelOption> options;  // what spec.model_options takes
 
   // nullptr when the model has no such option.

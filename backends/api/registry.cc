@@ -1,6 +1,7 @@
 #include "backends/api/registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -86,6 +87,10 @@ absl::StatusOr<std::vector<BackendSetup>> BackendRegistry::Configure(
     }
     if (bc.min_submit_interval < absl::ZeroDuration() || bc.poll_interval < absl::ZeroDuration()) {
       return absl::InvalidArgumentError(absl::StrCat("--", name, "_* durations must be >= 0"));
+    }
+    if (!(bc.daily_budget_usd >= 0) || !std::isfinite(bc.daily_budget_usd)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", name, "_daily_budget_usd must be a number >= 0 (0 = no limit)"));
     }
     setup->needs_http = setup->needs_http || d.needs_http;
     setups.push_back(*std::move(setup));

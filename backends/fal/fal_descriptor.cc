@@ -16,6 +16,8 @@ ABSL_FLAG(std::string, fal_base_url, videotask::backends::kFalDefaultBaseUrl,
 ABSL_FLAG(std::string, fal_storage_url, videotask::backends::kFalDefaultStorageUrl,
           "fal: storage API base URL for image uploads (plain http only for loopback hosts).");
 ABSL_FLAG(int, fal_max_concurrency, 2, "fal: provider requests running at once.");
+ABSL_FLAG(double, fal_daily_budget_usd, 0,
+          "fal: what its tasks may cost per UTC day, in USD (estimated: price x duration); tasks past it stay QUEUED until 00:00 UTC. 0 = no limit.");
 ABSL_FLAG(absl::Duration, fal_min_submit_interval, absl::ZeroDuration(),
           "fal: minimum time between two submissions.");
 ABSL_FLAG(absl::Duration, fal_poll_interval, absl::Seconds(5),
@@ -32,6 +34,7 @@ constexpr absl::Duration kMinPollInterval = absl::Seconds(5);
 absl::StatusOr<BackendSetup> ConfigureFal(const BackendConfig& base, const EnvReader& env) {
   BackendConfig config = base;
   config.max_concurrency = absl::GetFlag(FLAGS_fal_max_concurrency);
+  config.daily_budget_usd = absl::GetFlag(FLAGS_fal_daily_budget_usd);
   config.min_submit_interval = absl::GetFlag(FLAGS_fal_min_submit_interval);
   config.poll_interval = absl::GetFlag(FLAGS_fal_poll_interval);
   config.poll_jitter = absl::GetFlag(FLAGS_fal_poll_jitter);

@@ -66,6 +66,7 @@ ModelCapabilities Model(std::string name, std::vector<std::string> ratios,
   m.max_prompt_utf16 = max_prompt;
   m.prompt_required = true;
   m.credits_per_second = per_second;  // USD per second of video, informational
+  m.usd_per_second = per_second;
   return m;
 }
 

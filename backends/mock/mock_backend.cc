@@ -106,6 +106,7 @@ MockBackend::MockBackend(const BackendConfig& config, const Clock& clock, MockOp
   for (int d = 2; d <= 10; ++d) model.durations.push_back(d);
   model.default_duration_seconds = 4;
   model.max_prompt_utf16 = 1000;
+  model.usd_per_second = options.usd_per_second;
   capabilities_.models.push_back(model);
   capabilities_.max_image_bytes = config.max_image_bytes;
   capabilities_.image_mime_types = {"image/png", "image/jpeg", "image/webp"};

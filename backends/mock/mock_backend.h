@@ -33,6 +33,9 @@ inline constexpr char kMockName[] = "mock";
 // What only this backend knows, from --mock_ledger.
 struct MockOptions {
   std::string ledger_path;  // append-only log of provider creates; "" = none
+  // The price its model declares (USD per output second), so that daily
+  // budgets can be tried against the mock.
+  double usd_per_second = 0.01;
 };
 
 class MockBackend final : public Backend {

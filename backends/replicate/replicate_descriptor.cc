@@ -14,6 +14,8 @@
 ABSL_FLAG(std::string, replicate_base_url, videotask::backends::kReplicateDefaultBaseUrl,
           "replicate: API base URL (plain http only for loopback hosts).");
 ABSL_FLAG(int, replicate_max_concurrency, 4, "replicate: predictions running at once.");
+ABSL_FLAG(double, replicate_daily_budget_usd, 0,
+          "replicate: what its tasks may cost per UTC day, in USD (estimated: price x duration); tasks past it stay QUEUED until 00:00 UTC. 0 = no limit.");
 ABSL_FLAG(absl::Duration, replicate_min_submit_interval, absl::ZeroDuration(),
           "replicate: minimum time between two creations.");
 ABSL_FLAG(absl::Duration, replicate_poll_interval, absl::Seconds(5),
@@ -30,6 +32,7 @@ constexpr absl::Duration kMinPollInterval = absl::Seconds(5);
 absl::StatusOr<BackendSetup> ConfigureReplicate(const BackendConfig& base, const EnvReader& env) {
   BackendConfig config = base;
   config.max_concurrency = absl::GetFlag(FLAGS_replicate_max_concurrency);
+  config.daily_budget_usd = absl::GetFlag(FLAGS_replicate_daily_budget_usd);
   config.min_submit_interval = absl::GetFlag(FLAGS_replicate_min_submit_interval);
   config.poll_interval = absl::GetFlag(FLAGS_replicate_poll_interval);
   config.poll_jitter = absl::GetFlag(FLAGS_replicate_poll_jitter);

@@ -43,8 +43,10 @@ ModelOption StringOption(std::string name, std::string description, size_t max_l
 
 ModelCapabilities Caps(std::string name, std::vector<std::string> ratios,
                        std::map<std::string, std::string> aliases, std::vector<int> durations,
-                       int default_duration, std::vector<ModelOption> options) {
+                       int default_duration, std::vector<ModelOption> options,
+                       double usd_per_second) {
   ModelCapabilities m;
+  m.usd_per_second = usd_per_second;
   m.name = std::move(name);
   m.default_ratio = ratios.front();
   m.ratios = std::move(ratios);
@@ -57,6 +59,13 @@ ModelCapabilities Caps(std::string name, std::vector<std::string> ratios,
   return m;
 }
 
+// Estimated prices per second of output, the highest of each model's
+// options (pro mode, 1080p, audio). Replicate bills by the model's own
+// schedule; check these against its price list before relying on a budget.
+constexpr double kReplicateKlingUsdPerSecond = 0.09;
+constexpr double kReplicateHailuoUsdPerSecond = 0.08;
+constexpr double kReplicateVeoUsdPerSecond = 0.40;
+
 std::vector<ReplicateModel> BuildModels() {
   std::vector<ReplicateModel> models;
 
@@ -65,7 +74,8 @@ std::vector<ReplicateModel> BuildModels() {
                     {EnumOption("mode", "standard (720p) or pro (1080p), 24 fps; default standard",
                                 {"standard", "pro"}),
                      StringOption("negative_prompt", "what the video should not show",
-                                  kMaxOptionLength)});
+                                  kMaxOptionLength)},
+                    kReplicateKlingUsdPerSecond);
   kling.image_input = "start_image";
   models.push_back(std::move(kling));
 
@@ -74,7 +84,8 @@ std::vector<ReplicateModel> BuildModels() {
                      {EnumOption("resolution",
                                  "output resolution; default 1080p; 10 s videos need 768p",
                                  {"512p", "768p", "1080p"}),
-                      BoolOption("prompt_optimizer", "let the model rewrite the prompt; default true")});
+                      BoolOption("prompt_optimizer", "let the model rewrite the prompt; default true")},
+                     kReplicateHailuoUsdPerSecond);
   hailuo.image_input = "first_frame_image";
   models.push_back(std::move(hailuo));
 
@@ -86,7 +97,8 @@ std::vector<ReplicateModel> BuildModels() {
                   {EnumOption("resolution", "output resolution; default 1080p", {"720p", "1080p"}),
                    StringOption("negative_prompt", "what the video should not show",
                                 kMaxOptionLength),
-                   BoolOption("generate_audio", "generate a sound track; default true")});
+                   BoolOption("generate_audio", "generate a sound track; default true")},
+                  kReplicateVeoUsdPerSecond);
   veo.image_input = "image";
   veo.ratio_input = "aspect_ratio";
   veo.seed_input = "seed";

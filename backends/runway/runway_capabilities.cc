@@ -10,6 +10,9 @@
 namespace videotask::backends {
 namespace {
 
+// 1 credit = $0.01 (the API's own description).
+constexpr double kUsdPerRunwayCredit = 0.01;
+
 ModelCapabilities Model(std::string name, std::vector<std::string> ratios,
                         std::map<std::string, std::string> aliases, std::vector<int> durations,
                         int default_duration, bool prompt_required, double credits) {
@@ -23,6 +26,7 @@ ModelCapabilities Model(std::string name, std::vector<std::string> ratios,
   m.max_prompt_utf16 = 1000;
   m.prompt_required = prompt_required;
   m.credits_per_second = credits;
+  m.usd_per_second = credits * kUsdPerRunwayCredit;
   return m;
 }
 
@@ -49,6 +53,7 @@ Capabilities RunwayCapabilities(int64_t max_image_bytes) {
       Model("veo3.1_fast", veo_ratios, veo_aliases, {4, 6, 8}, 8, /*prompt_required=*/false, 15));
   caps.models.push_back(
       Model("veo3", veo_ratios, veo_aliases, {8}, 8, /*prompt_required=*/false, 40));
+  // No published price for gemini_omni_flash: 0 (unknown).
   caps.models.push_back(Model("gemini_omni_flash", {"1280:720", "720:1280"}, veo_aliases,
                               Range(3, 10), 4, /*prompt_required=*/false, 0));
   caps.max_image_bytes = max_image_bytes;

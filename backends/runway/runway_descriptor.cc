@@ -12,6 +12,8 @@
 #include "common/status_macros.h"
 
 ABSL_FLAG(int, runway_max_concurrency, 4, "runway: provider tasks running at once.");
+ABSL_FLAG(double, runway_daily_budget_usd, 0,
+          "runway: what its tasks may cost per UTC day, in USD (estimated: price x duration); tasks past it stay QUEUED until 00:00 UTC. 0 = no limit.");
 ABSL_FLAG(absl::Duration, runway_min_submit_interval, absl::Seconds(2),
           "runway: minimum time between two creations.");
 ABSL_FLAG(absl::Duration, runway_poll_interval, absl::Seconds(6),
@@ -30,6 +32,7 @@ constexpr absl::Duration kMinPollInterval = absl::Seconds(5);
 absl::StatusOr<BackendSetup> ConfigureRunway(const BackendConfig& base, const EnvReader& env) {
   BackendConfig config = base;
   config.max_concurrency = absl::GetFlag(FLAGS_runway_max_concurrency);
+  config.daily_budget_usd = absl::GetFlag(FLAGS_runway_daily_budget_usd);
   config.min_submit_interval = absl::GetFlag(FLAGS_runway_min_submit_interval);
   config.poll_interval = absl::GetFlag(FLAGS_runway_poll_interval);
   config.poll_jitter = absl::GetFlag(FLAGS_runway_poll_jitter);

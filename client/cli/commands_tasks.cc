@@ -8,6 +8,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "client/cli/commands.h"
@@ -204,6 +205,34 @@ std::string DurationText(const google::protobuf::Duration& d) {
   return absl::FormatDuration(value);
 }
 
+std::string Usd(double usd) { return absl::StrFormat("$%.2f", usd); }
+
+// Today's spend (UTC) against the backend's daily budget.
+void PrintBudget(const v1::BackendInfo& backend) {
+  std::cout << "  spent today:         " << Usd(backend.spent_today_usd());
+  if (backend.daily_budget_usd() > 0) {
+    std::cout << " of " << Usd(backend.daily_budget_usd()) << " daily budget, "
+              << Usd(backend.remaining_today_usd()) << " left";
+  } else {
+    std::cout << " (no daily budget)";
+  }
+  if (backend.has_budget_reset_time()) {
+    std::cout << "; resets "
+              << google::protobuf::util::TimeUtil::ToString(backend.budget_reset_time());
+  }
+  std::cout << "\n";
+}
+
+void PrintCallerSpend(const v1::ListBackendsResponse& response) {
+  for (const auto& c : response.caller_spend()) {
+    std::cout << "caller " << c.caller() << ": spent today " << Usd(c.spent_today_usd());
+    if (c.has_remaining_today_usd()) {
+      std::cout << ", " << Usd(c.remaining_today_usd()) << " left of the per-caller budget";
+    }
+    std::cout << "\n";
+  }
+}
+
 int RunBackends(const GlobalOptions& g) {
   int code = 0;
   auto connection = Connect(g, code);
@@ -226,6 +255,7 @@ int RunBackends(const GlobalOptions& g) {
     std::cout << "  concurrency:         " << backend.max_concurrency() << " running at once\n";
     std::cout << "  min submit interval: " << DurationText(backend.min_submit_interval()) << "\n";
     std::cout << "  poll interval:       " << DurationText(backend.poll_interval()) << "\n";
+    PrintBudget(backend);
     if (backend.paused()) {
       std::cout << "  paused:              since "
                 << google::protobuf::util::TimeUtil::ToString(backend.pause_time()) << " by "
@@ -242,6 +272,10 @@ int RunBackends(const GlobalOptions& g) {
       if (!aliases.empty()) std::cout << "    aliases:   " << absl::StrJoin(aliases, ", ") << "\n";
       std::cout << "    durations: " << absl::StrJoin(model.durations(), ", ") << " s (default "
                 << model.default_duration_seconds() << ")\n";
+      if (model.usd_per_second() > 0) {
+        std::cout << "    price:     " << absl::StrFormat("$%.3f", model.usd_per_second())
+                  << " per second (estimated)\n";
+      }
       std::cout << "    prompt:    "
                 << (model.max_prompt_utf16() == 0
                         ? std::string("not taken")
@@ -257,6 +291,7 @@ int RunBackends(const GlobalOptions& g) {
       }
     }
   }
+  PrintCallerSpend(response);
   return kExitOk;
 }
 

@@ -1,5 +1,6 @@
 #include "server/api/mapping.h"
 
+#include <algorithm>
 #include <string>
 
 #include <google/protobuf/util/time_util.h>
@@ -8,6 +9,7 @@
 #include "backends/api/errors.h"
 #include "backends/http/url_policy.h"
 #include "common/log.h"
+#include "server/domain/daily_budget.h"
 
 namespace videotask::api {
 namespace {
@@ -129,6 +131,7 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
   out.set_image_sha256(task.image_sha256);
   out.set_caller(task.caller);
   out.set_reused_from(task.reused_from);
+  out.set_estimated_cost_usd(MicrosToUsd(task.estimated_cost_micros));
   SetTime(task.create_time, out.mutable_create_time());
   SetTime(task.update_time, out.mutable_update_time());
   if (task.start_time != absl::InfinitePast()) SetTime(task.start_time, out.mutable_start_time());
@@ -217,6 +220,7 @@ v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
     model->set_max_prompt_utf16(m.max_prompt_utf16);
     model->set_prompt_required(m.prompt_required);
     model->set_credits_per_second(m.credits_per_second);
+    model->set_usd_per_second(m.usd_per_second);
     for (const backends::ModelOption& o : m.options) AddOption(o, *model);
   }
   out.set_max_image_bytes(std::min(caps.max_image_bytes, config.max_image_bytes));
@@ -224,7 +228,16 @@ v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
   out.set_max_concurrency(config.max_concurrency);
   SetDuration(config.min_submit_interval, out.mutable_min_submit_interval());
   SetDuration(config.poll_interval, out.mutable_poll_interval());
+  out.set_daily_budget_usd(MicrosToUsd(UsdToMicros(config.daily_budget_usd)));
   return out;
+}
+
+void SetSpend(int64_t limit_micros, int64_t spent_micros, absl::Time now, v1::BackendInfo& info) {
+  info.set_spent_today_usd(MicrosToUsd(spent_micros));
+  if (limit_micros > 0) {
+    info.set_remaining_today_usd(MicrosToUsd(std::max<int64_t>(limit_micros - spent_micros, 0)));
+  }
+  SetTime(NextUtcMidnight(now), info.mutable_budget_reset_time());
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

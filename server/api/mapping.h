@@ -39,6 +39,9 @@ v1::BackendInfo BackendToProto(const backends::BackendConfig& config,
 
 // Marks `info` paused by `pause`.
 void SetPause(const store::BackendPause& pause, v1::BackendInfo& info);
+// Today's spend of a backend against its daily budget (0 = none) and when
+// it resets.
+void SetSpend(int64_t limit_micros, int64_t spent_micros, absl::Time now, v1::BackendInfo& info);
 
 // INTERNAL and UNKNOWN details are logged here and replaced by a generic
 // message; every other code passes its message through.

@@ -1,6 +1,8 @@
 // The operator's calls: ListBackends (with pauses), PauseBackend,
 // ResumeBackend and RetryTask. Each may block on the store, so it runs on
 // the blocking executor, never on gRPC's threads.
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "common/text.h"
 #include "server/api/mapping.h"
 #include "server/api/service.h"
+#include "server/domain/daily_budget.h"
 
 namespace videotask::api {
 namespace {
@@ -38,6 +41,44 @@ absl::Status CheckBackendName(const std::string& name) {
   return absl::OkStatus();
 }
 
+// Today's spend and what is left of each budget, from the store's
+// daily_spend (every server sharing it).
+absl::Status AddSpend(const engine::Engine& engine, store::TaskStore& store,
+                      const std::string& caller, v1::ListBackendsResponse& reply) {
+  const absl::Time now = engine.Now();  // the engine's day is the claims' day
+  absl::StatusOr<std::vector<store::DailySpend>> spent = store.ListDailySpend(now);
+  if (!spent.ok()) return spent.status();
+  const store::DailyBudgets& budgets = engine.daily_budgets();
+  for (v1::BackendInfo& info : *reply.mutable_backends()) {
+    auto limit = budgets.backend_micros.find(info.name());
+    int64_t micros = 0;
+    for (const store::DailySpend& s : *spent) {
+      if (s.kind == store::DailySpend::Kind::kBackend && s.name == info.name()) {
+        micros = s.spent_micros;
+      }
+    }
+    SetSpend(limit == budgets.backend_micros.end() ? 0 : limit->second, micros, now, info);
+  }
+  const int64_t per_caller = budgets.per_caller_micros;
+  bool self_listed = false;
+  for (const store::DailySpend& s : *spent) {
+    if (s.kind != store::DailySpend::Kind::kCaller) continue;
+    v1::CallerSpend* c = reply.add_caller_spend();
+    c->set_caller(s.name);
+    c->set_spent_today_usd(MicrosToUsd(s.spent_micros));
+    if (per_caller > 0) {
+      c->set_remaining_today_usd(MicrosToUsd(std::max<int64_t>(per_caller - s.spent_micros, 0)));
+    }
+    self_listed = self_listed || s.name == caller;
+  }
+  if (per_caller > 0 && !self_listed) {
+    v1::CallerSpend* c = reply.add_caller_spend();
+    c->set_caller(caller);
+    c->set_remaining_today_usd(MicrosToUsd(per_caller));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<v1::BackendInfo> VideoTaskServiceImpl::DescribeBackend(absl::string_view name) {
@@ -56,7 +97,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListBackends(grpc::CallbackServe
                                                              const v1::ListBackendsRequest* request,
                                                              v1::ListBackendsResponse* reply) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  blocking_.Schedule([this, reply, reactor] {
+  blocking_.Schedule([this, reply, reactor, caller = CallerOf(*ctx)] {
     absl::StatusOr<std::vector<store::BackendPause>> pauses = engine_.ListPauses();
     if (!pauses.ok()) {
       reactor->Finish(ToGrpcStatus(pauses.status()));
@@ -70,7 +111,8 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListBackends(grpc::CallbackServe
       }
     }
     reply->set_default_backend(validator_.default_backend());
-    reactor->Finish(grpc::Status::OK);
+    absl::Status spend = AddSpend(engine_, store_, caller, *reply);
+    reactor->Finish(ToGrpcStatus(spend));
   });
   return reactor;
 }

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "common/text.h"
 #include "server/api/image_input.h"
+#include "server/domain/daily_budget.h"
 #include "server/domain/filename_stub.h"
 #include "server/domain/start_request.h"
 #include "server/webhooks/webhook_policy.h"
@@ -179,6 +180,7 @@ absl::StatusOr<store::NewTask> Validator::Validate(const v1::SubmitTaskRequest& 
   std::string bytes;
   VT_RETURN_IF_ERROR(ValidateImage(in.image(), caps, p, task, bytes));
   VT_RETURN_IF_ERROR(ValidatePromptRatioDuration(in, **model, p, spec));
+  task.estimated_cost_micros = EstimateCostMicros((*model)->usd_per_second, spec.duration_seconds);
   if (in.has_seed()) spec.seed = in.seed();
   VT_RETURN_IF_ERROR(ValidateStub(in, p, task));
   VT_RETURN_IF_ERROR(ValidateLabels(in, p, spec));

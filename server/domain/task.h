@@ -99,6 +99,9 @@ struct Task {
   std::string image_sha256;  // "" for https images
   std::string caller;        // who submitted it (set by the server, never by a request)
   int64_t image_size_bytes = 0;
+  // Price x duration at submit, in micro-dollars (daily budgets); 0 = free
+  // or unknown.
+  int64_t estimated_cost_micros = 0;
   absl::Time create_time = absl::InfinitePast();
   absl::Time update_time = absl::InfinitePast();
   absl::Time start_time = absl::InfinitePast();

@@ -84,6 +84,7 @@ absl::Time Engine::RunOnce() {
   }
   for (Timer& timer : due) RunStep(timer.task_id, timer.step);
   RefreshPauses(now);
+  RefreshSpend(now);
   absl::Time next = ClaimDue(now);
   const bool retention = options_.retention > absl::ZeroDuration() ||
                          options_.output_retention > absl::ZeroDuration();
@@ -164,6 +165,7 @@ absl::Time Engine::ClaimFor(const EngineBackend& b, int want, absl::Time now) {
                                                                : now;
     }
     for (const Task& task : *claimed) {
+      NoteSpentLocked(task);
       CallerLeftQueue(task.caller);
       active_[task.id] = name;
       ++st.in_flight;

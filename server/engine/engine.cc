@@ -24,10 +24,12 @@ Engine::Engine(EngineOptions options, store::TaskStore& store, std::vector<Engin
       workers_(workers),
       hub_(hub),
       output_writer_(options_.output_dir, options_.max_output_bytes),
+      budgets_(MakeDailyBudgets()),
       rng_(rng) {
   for (const EngineBackend& b : backends_) {
     store_.SetBackendLimits(b.config.name, b.config.max_concurrency, b.config.min_submit_interval);
   }
+  if (HasDailyBudgets()) store_.SetDailyBudgets(budgets_);
   absl::MutexLock lock(&mu_);
   for (const EngineBackend& b : backends_) {
     backend_state_.emplace(b.config.name, BackendState(b.config.min_submit_interval));
@@ -241,6 +243,7 @@ std::string Engine::DescribeWait(const Task& task) const {
   }
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (b == nullptr) return absl::StrCat("waiting: backend ", task.spec.backend, " is not enabled here");
+  if (std::string budget = BudgetWait(task, now); !budget.empty()) return budget;
   absl::MutexLock lock(&mu_);
   const BackendState& st = backend_state_.at(b->config.name);
   if (st.in_flight >= b->config.max_concurrency) {

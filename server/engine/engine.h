@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -89,6 +90,9 @@ struct EngineOptions {
 
   // QUEUED tasks one caller may have; 0 = no limit.
   int64_t max_queued_per_caller = 0;
+  // What one caller's tasks may cost per UTC day (budgets.cc), in USD; 0 =
+  // no limit. Each backend's own is BackendConfig::daily_budget_usd.
+  double daily_budget_usd_per_caller = 0;
 
   // Told of transitions, provider calls and retries (metrics). Borrowed,
   // outlives the engine; null = none.
@@ -186,6 +190,10 @@ class Engine {
   // thread (SubmitAsync's `done`).
   absl::StatusOr<Task> FinishReuse(const Task& follower, const Task* source = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The daily budgets the store enforces (budgets.cc).
+  const store::DailyBudgets& daily_budgets() const { return budgets_; }
+  // The engine's clock: its UTC day is the day claims spend on.
+  absl::Time Now() const { return clock_.Now(); }
 
   // Why a QUEUED task is waiting, for Task.provider_status ("" otherwise).
   std::string DescribeWait(const Task& task) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -277,6 +285,19 @@ class Engine {
   void RefreshPauses(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
   // Replaces the known pauses; a backend no longer paused may claim again.
   void SetPausesLocked(std::vector<store::BackendPause> pauses) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // budgets.cc.
+  store::DailyBudgets MakeDailyBudgets() const;
+  bool HasDailyBudgets() const;
+  // A claimed task's create never reached the provider: its cost is given
+  // back to the day it was claimed.
+  void GiveBackSpend(const Task& claimed) ABSL_LOCKS_EXCLUDED(mu_);
+  // Reads the day's spend when budgets are set, at most once per
+  // pause_refresh (and at once after a day ends or a cost was given back).
+  void RefreshSpend(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
+  // Adds what this process just claimed to the day's spend as last read.
+  void NoteSpentLocked(const Task& claimed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why `task` waits for a daily budget, or "".
+  std::string BudgetWait(const Task& task, absl::Time now) const ABSL_LOCKS_EXCLUDED(mu_);
   // retention.cc.
   // Removes the output file of `task` when it lies in this server's output
   // folder; OK when it is gone already.
@@ -332,6 +353,7 @@ class Engine {
   Executor& workers_;
   WatchHub& hub_;
   OutputWriter output_writer_;
+  const store::DailyBudgets budgets_;
 
   mutable absl::Mutex mu_;
   absl::BitGenRef rng_ ABSL_GUARDED_BY(mu_);
@@ -360,6 +382,9 @@ class Engine {
   absl::Time queued_checked_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time next_retention_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   bool retention_running_ ABSL_GUARDED_BY(mu_) = false;
+  // The day's spend as last read (RefreshSpend), by (kind, name).
+  std::map<std::pair<store::DailySpend::Kind, std::string>, int64_t> spend_ ABSL_GUARDED_BY(mu_);
+  absl::Time spend_read_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::thread dispatcher_;
 };
 

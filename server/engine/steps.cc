@@ -39,11 +39,13 @@ void Engine::SubmitStep(Task task) {
   const EngineBackend* b = FindBackend(task.spec.backend);
   if (Stopping() || b == nullptr) {
     // Claimed but never sent: back to the queue for the next process.
+    GiveBackSpend(task);
     (void)Commit(ToRequeued(std::move(task)));
     return;
   }
   absl::StatusOr<backends::StartRequest> request = BuildStartRequest(task);
   if (!request.ok()) {
+    GiveBackSpend(task);
     Fail(std::move(task), ErrorFromStatus(request.status(), false));
     return;
   }
@@ -84,7 +86,12 @@ void Engine::OnCreated(const Task& task, const EngineBackend& b, const std::stri
 void Engine::OnCreateFailed(Task task, const EngineBackend& b, const absl::Status& error) {
   ErrorDecision decision =
       DecideCreateError(error, task.attempt_count, options_.retry, b.config.name);
-  if (decision.verdict == Verdict::kAmbiguous) observer().OnAmbiguousCreate(b.config.name);
+  if (decision.verdict == Verdict::kAmbiguous) {
+    // It may have reached the provider: its cost stays spent.
+    observer().OnAmbiguousCreate(b.config.name);
+  } else {
+    GiveBackSpend(task);  // refused or never sent
+  }
   if (decision.verdict != Verdict::kRetry) {
     Fail(std::move(task), std::move(decision.error));
     return;

@@ -83,6 +83,9 @@ absl::Status StoreGauges::Refresh() const {
   next.ok = counts.ok() && oldest.ok();
   if (counts.ok()) next.counts = *std::move(counts);
   if (oldest.ok()) next.oldest = *std::move(oldest);
+  // Cheap (one row per backend and caller); a failed read shows as 0 spent.
+  absl::StatusOr<std::vector<store::DailySpend>> spend = store_.ListDailySpend(next.read_at);
+  if (spend.ok()) next.spend = *std::move(spend);
   absl::MutexLock lock(&mu_);
   snapshot_ = std::move(next);
   if (!counts.ok()) return counts.status();
@@ -133,6 +136,19 @@ std::vector<MetricFamily> StoreGauges::Collect() const {
                                  MetricType::Gauge);
     for (const auto& [b, age] : ages) oldest.metric.push_back(GaugeOf(age, {{"backend", b}}));
     out.push_back(std::move(oldest));
+    std::map<std::string, int64_t> spent;
+    for (const std::string& b : options_.backends) spent[b] = 0;
+    for (const store::DailySpend& d : snap.spend) {
+      if (d.kind == store::DailySpend::Kind::kBackend) spent[BackendLabel(d.name)] += d.spent_micros;
+    }
+    MetricFamily spend = Family("videotask_daily_spend_usd",
+                                "Estimated cost of the tasks sent to a backend today (UTC), by "
+                                "every process sharing the store (daily budgets).",
+                                MetricType::Gauge);
+    for (const auto& [b, micros] : spent) {
+      spend.metric.push_back(GaugeOf(static_cast<double>(micros) / 1e6, {{"backend", b}}));
+    }
+    out.push_back(std::move(spend));
   }
   MetricFamily up = Family("videotask_store_readable",
                            "1 when the last read of the store's counts succeeded.",

@@ -55,6 +55,7 @@ class StoreGauges final : public prometheus::Collectable {
   struct Snapshot {
     std::vector<store::StateCount> counts;
     std::vector<store::OldestQueued> oldest;
+    std::vector<store::DailySpend> spend;  // today's (UTC), daily budgets
     absl::Time read_at = absl::InfinitePast();
     bool ok = false;
   };

@@ -66,6 +66,7 @@ constexpr ColumnDef kTaskColumns[kNumColumns] = {
     {"reused_from", SqlType::kText, "NOT NULL DEFAULT ''"},
     {"notify_url", SqlType::kText, "NOT NULL DEFAULT ''"},
     {"notify_events_json", SqlType::kText, ""},
+    {"estimated_cost_micros", SqlType::kBigInt, "NOT NULL DEFAULT 0"},
 };
 
 constexpr ColumnDef kLabelColumns[] = {
@@ -123,6 +124,15 @@ constexpr ColumnDef kPauseColumns[] = {
     {"reason", SqlType::kText, kNotNull},
     {"caller", SqlType::kText, kNotNull},
     {"since", SqlType::kBigInt, kNotNull},
+};
+
+// What was spent on one UTC day (days since the epoch) per backend or
+// caller (kind), in micro-dollars.
+constexpr ColumnDef kDailySpendColumns[] = {
+    {"day", SqlType::kBigInt, kNotNull},
+    {"kind", SqlType::kText, kNotNull},
+    {"name", SqlType::kText, kNotNull},
+    {"spent_micros", SqlType::kBigInt, kNotNull},
 };
 
 std::string AddTaskColumn(const Dialect& d, int column) {
@@ -226,6 +236,12 @@ std::string SchemaWebhookOutbox(const Dialect& d) {
       "CREATE INDEX webhook_outbox_due ON webhook_outbox (next_attempt_time) WHERE state = 1;\n",
       // A task's deliveries (GetTask).
       "CREATE INDEX webhook_outbox_task ON webhook_outbox (task_id, event_time);\n");
+}
+
+std::string SchemaDailySpend(const Dialect& d) {
+  return absl::StrCat(AddTaskColumn(d, kEstimatedCostMicros),
+                      CreateTable(d, "daily_spend", kDailySpendColumns, 4,
+                                  "PRIMARY KEY (day, kind, name)"));
 }
 
 absl::Status CheckSchemaVersion(int64_t version, int64_t latest) {

@@ -67,6 +67,11 @@ std::string SchemaReuseKey(const Dialect& dialect);
 // for) and webhook_outbox (outbox.h): one row per event and URL, written in
 // the transaction of the task's transition, with its delivery state.
 std::string SchemaWebhookOutbox(const Dialect& dialect);
+// Daily budgets: tasks.estimated_cost_micros (price x duration at submit,
+// micro-dollars, 0 for tasks stored before) and daily_spend (day: days
+// since 1970-01-01 UTC; kind: 'backend' or 'caller'; name; spent_micros),
+// what each backend and caller has spent that day.
+std::string SchemaDailySpend(const Dialect& dialect);
 
 // The shared checks of a migration runner: FAILED_PRECONDITION when the
 // stored version is newer than `latest` (a newer binary wrote it) or

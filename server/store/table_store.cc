@@ -1,10 +1,12 @@
 #include "server/store/table_store.h"
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status_macros.h"
+#include "server/domain/daily_budget.h"
 #include "server/store/state_counts.h"
 
 namespace videotask::store::internal {
@@ -123,6 +125,28 @@ absl::Status TableStore::FinishDelivery(const DeliveryResult& result) {
 absl::StatusOr<std::vector<OutboxMessage>> TableStore::ListDeliveries(absl::string_view task_id) {
   return OnReadSession<std::vector<OutboxMessage>>(
       [&](SqlSession& s) { return table_.outbox().ListForTask(s, task_id); });
+}
+
+void TableStore::SetDailyBudgets(DailyBudgets budgets) {
+  auto shared = std::make_shared<const DailyBudgets>(std::move(budgets));
+  absl::MutexLock lock(&budgets_mu_);
+  budgets_ = std::move(shared);
+}
+
+std::shared_ptr<const DailyBudgets> TableStore::Budgets() const {
+  absl::MutexLock lock(&budgets_mu_);
+  return budgets_;
+}
+
+absl::StatusOr<std::vector<DailySpend>> TableStore::ListDailySpend(absl::Time day) {
+  return OnReadSession<std::vector<DailySpend>>(
+      [&](SqlSession& s) { return table_.spend().List(s, UtcDay(day)); });
+}
+
+absl::Status TableStore::RefundDailySpend(const Task& task, absl::Time claimed) {
+  if (task.estimated_cost_micros <= 0) return absl::OkStatus();
+  return WithWriteSession(
+      [&](SqlSession& s) { return table_.spend().Refund(s, task, UtcDay(claimed)); });
 }
 
 }  // namespace videotask::store::internal

@@ -6,12 +6,15 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <memory>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/store/backend_pauses.h"
 #include "server/store/dialect.h"
@@ -47,6 +50,9 @@ class TableStore : public TaskStore {
                                                          absl::Time lease_expiry) override;
   absl::Status FinishDelivery(const DeliveryResult& result) override;
   absl::StatusOr<std::vector<OutboxMessage>> ListDeliveries(absl::string_view task_id) override;
+  void SetDailyBudgets(DailyBudgets budgets) override ABSL_LOCKS_EXCLUDED(budgets_mu_);
+  absl::StatusOr<std::vector<DailySpend>> ListDailySpend(absl::Time day) override;
+  absl::Status RefundDailySpend(const Task& task, absl::Time claimed) override;
 
  protected:
   explicit TableStore(const Dialect& dialect) : table_(dialect), pauses_(dialect), dialect_(dialect) {}
@@ -59,11 +65,17 @@ class TableStore : public TaskStore {
   // PostgreSQL: a pooled connection). Blocks until then.
   virtual absl::Status WithWriteSession(std::function<absl::Status(SqlSession&)> fn) = 0;
 
+  // The budgets a claim enforces (SetDailyBudgets); null = none set.
+  std::shared_ptr<const DailyBudgets> Budgets() const ABSL_LOCKS_EXCLUDED(budgets_mu_);
+
   TaskTable table_;  // non-const only for SetOutboxPolicy
   const PauseTable pauses_;
   const Dialect& dialect_;
 
  private:
+  mutable absl::Mutex budgets_mu_;
+  std::shared_ptr<const DailyBudgets> budgets_ ABSL_GUARDED_BY(budgets_mu_);
+
   // `read`'s answer on a read session.
   template <typename T, typename Read>
   absl::StatusOr<T> OnReadSession(Read read);

@@ -100,6 +100,7 @@ absl::Status ReadProgress(const RowReader& row, Task& t) {
   t.caller = row.Text(kCaller);
   t.reuse_key = row.Text(kReuseKey);
   t.reused_from = row.Text(kReusedFrom);
+  t.estimated_cost_micros = row.Int(kEstimatedCostMicros);
   return absl::OkStatus();
 }
 
@@ -303,6 +304,7 @@ void WriteTaskColumn(const Task& t, TaskColumn column, RowWriter& out) {
     case kCaller: out.Text(t.caller); return;
     case kReuseKey: out.Text(t.reuse_key); return;
     case kReusedFrom: out.Text(t.reused_from); return;
+    case kEstimatedCostMicros: out.Int(t.estimated_cost_micros); return;
     default: WriteSpecColumn(t.spec, column, out); return;
   }
 }

@@ -80,6 +80,8 @@ enum TaskColumn : int {
   // Added by SchemaWebhookOutbox.
   kNotifyUrl,
   kNotifyEventsJson,
+  // Added by SchemaDailySpend.
+  kEstimatedCostMicros,
   kNumColumns,
 };
 // The columns of schema v1 (every one before kModelOptionsJson).

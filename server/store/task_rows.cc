@@ -291,7 +291,7 @@ absl::StatusOr<std::vector<CallerQueue>> TaskTable::ClaimQueues(SqlSession& sess
         [&](RowWriter& w) { w.Text(backend).Text(q.caller).Int(CompareMicros(now)).Int(limit); },
         [&](const RowReader& row) {
           q.next.push_back(ClaimCandidate{row.Text(0), static_cast<int>(row.Int(1)),
-                                          TimeFromMicros(row.Int(2))});
+                                          TimeFromMicros(row.Int(2)), row.Int(3)});
           return absl::OkStatus();
         }));
   }
@@ -301,18 +301,26 @@ absl::StatusOr<std::vector<CallerQueue>> TaskTable::ClaimQueues(SqlSession& sess
 absl::StatusOr<std::vector<Task>> TaskTable::Claim(SqlSession& session, absl::string_view backend,
                                                    int limit, absl::Time now,
                                                    absl::string_view owner,
-                                                   absl::Time lease_expiry) const {
+                                                   absl::Time lease_expiry,
+                                                   const DailyBudgets* budgets) const {
   std::vector<Task> claimed;
   if (limit <= 0) return claimed;
   VT_ASSIGN_OR_RETURN(std::vector<CallerQueue> queues, ClaimQueues(session, backend, limit, now));
+  ClaimBudget budget(spend_, budgets, backend, now);
+  VT_RETURN_IF_ERROR(budget.Prepare(session, queues));
   for (const std::string& id : PickFairly(std::move(queues), limit)) {
+    if (!budget.Take(id)) continue;
     VT_ASSIGN_OR_RETURN(std::vector<Task> tasks, Select(session, sql_.claim_one, [&](RowWriter& w) {
                           w.Text(id).Text(owner).Time(lease_expiry).Int(CompareMicros(now));
                         }));
     // Gone only if another writer took it between the pick and now, which
     // the engines' transactions rule out; skipped rather than failed.
-    for (Task& task : tasks) claimed.push_back(std::move(task));
+    for (Task& task : tasks) {
+      budget.Charge(task.caller, task.estimated_cost_micros);
+      claimed.push_back(std::move(task));
+    }
   }
+  VT_RETURN_IF_ERROR(budget.Commit(session));
   return claimed;
 }
 

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "server/domain/task.h"
+#include "server/store/daily_spend.h"
 #include "server/store/dialect.h"
 #include "server/store/outbox.h"
 #include "server/store/sql_session.h"
@@ -51,6 +52,7 @@ struct ClaimCandidate {
   std::string id;
   int priority = 0;
   absl::Time create_time = absl::InfinitePast();
+  int64_t cost_micros = 0;  // estimated cost (daily budgets)
 };
 struct CallerQueue {
   std::string caller;
@@ -68,10 +70,11 @@ std::vector<std::string> PickFairly(std::vector<CallerQueue> queues, int limit);
 
 class TaskTable {
  public:
-  explicit TaskTable(const Dialect& dialect) : sql_(dialect), outbox_(dialect) {}
+  explicit TaskTable(const Dialect& dialect) : sql_(dialect), outbox_(dialect), spend_(dialect) {}
 
   const TaskStatements& sql() const { return sql_; }
   const OutboxTable& outbox() const { return outbox_; }
+  const SpendTable& spend() const { return spend_; }
   // The webhook rows Insert and Update write with each change of state
   // (borrowed; nullptr = none). Set before the first write.
   void SetOutboxPolicy(const OutboxPolicy* policy) { outbox_policy_.store(policy); }
@@ -97,9 +100,12 @@ class TaskTable {
   // its callers (PickFairly), inside the session's transaction. Reads one
   // index probe per caller with QUEUED tasks at the backend; on PostgreSQL
   // the candidate rows are locked, skipping rows another claim holds.
+  // Tasks that do not fit the daily `budgets` (null = none) are skipped
+  // and the claimed tasks' costs are added to the day's spend (ClaimBudget).
   absl::StatusOr<std::vector<Task>> Claim(SqlSession& session, absl::string_view backend,
                                           int limit, absl::Time now, absl::string_view owner,
-                                          absl::Time lease_expiry) const;
+                                          absl::Time lease_expiry,
+                                          const DailyBudgets* budgets = nullptr) const;
   absl::Status RenewLeases(SqlSession& session, absl::string_view owner,
                            absl::Time lease_expiry) const;
 
@@ -150,6 +156,7 @@ class TaskTable {
   const TaskStatements sql_;
   const OutboxTable outbox_;
   std::atomic<const OutboxPolicy*> outbox_policy_{nullptr};
+  const SpendTable spend_;
 };
 
 }  // namespace videotask::store::internal

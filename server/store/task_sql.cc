@@ -58,7 +58,7 @@ std::string ClaimCallersSql(const Dialect& d) {
 
 std::string ClaimHeadSql(const Dialect& d) {
   const std::string now = d.Param(3, "bigint");
-  return absl::StrCat("SELECT id, priority, create_time FROM tasks WHERE state = 1 AND backend = ",
+  return absl::StrCat("SELECT id, priority, create_time, estimated_cost_micros FROM tasks WHERE state = 1 AND backend = ",
                       d.Param(1), " AND caller = ", d.Param(2),
                       " AND (next_attempt_time IS NULL OR next_attempt_time <= ", now,
                       ") AND (lease_owner = '' OR lease_expiry IS NULL OR lease_expiry <= ", now,

@@ -47,7 +47,8 @@ struct TaskStatements {
   // The fair claim (TaskTable::Claim), each over an index of SchemaCallers:
   // the callers with QUEUED tasks at a backend (backend), the slots each
   // caller holds there (backend -> caller, count), a caller's next claimable
-  // tasks (backend, caller, now, limit -> id, priority, create_time; rows
+  // tasks (backend, caller, now, limit -> id, priority, create_time,
+  // estimated_cost_micros; rows
   // locked, skipping locked ones, where the engine can), and the claim of
   // one picked task (id, owner, lease_expiry, now; ClaimSet's numbers).
   const std::string claim_callers;

@@ -87,6 +87,22 @@ struct OldestQueued {
   absl::Time create_time;
 };
 
+// Spending limits of one UTC day, in micro-dollars; 0 = no limit.
+// ClaimQueued claims no task whose estimated cost would take a backend's
+// or a caller's spend of the day past its limit.
+struct DailyBudgets {
+  std::map<std::string, int64_t> backend_micros;  // by backend name
+  int64_t per_caller_micros = 0;                  // each caller's
+};
+
+// What one backend or caller has spent on one UTC day.
+struct DailySpend {
+  enum class Kind { kBackend, kCaller };
+  Kind kind = Kind::kBackend;
+  std::string name;
+  int64_t spent_micros = 0;
+};
+
 // What a store reports about its own work, for metrics. Injected through the
 // store's options; calls come from store threads, so implementations are
 // thread-safe and cheap (no I/O, no long locks).
@@ -179,7 +195,10 @@ class TaskStore {
   // at the backend first, ties to the oldest task), oldest first within a
   // caller, and moves them to SUBMITTING with the lease (owner,
   // lease_expiry), attempt_count + 1 and start_time set when unset. Returns
-  // them as stored, in claim order.
+  // them as stored, in claim order. A task whose estimated cost does not
+  // fit in what is left of its backend's or caller's daily budget for the
+  // UTC day of `now` (SetDailyBudgets) is skipped; the cost of each claimed
+  // task is added to the day's spend in the same transaction.
   virtual absl::StatusOr<std::vector<Task>> ClaimQueued(absl::string_view backend, int limit,
                                                         absl::Time now,
                                                         absl::string_view owner,
@@ -211,6 +230,24 @@ class TaskStore {
   // same limits locally.
   virtual void SetBackendLimits(absl::string_view backend, int max_concurrency,
                                 absl::Duration min_submit_interval) {}
+
+  // The daily budgets ClaimQueued enforces from now on. A store shared by
+  // several processes enforces them globally: the spend of the day is kept
+  // in the store (daily_spend) and checked and added in the claim's own
+  // transaction, so replicas together never pass a limit.
+  virtual void SetDailyBudgets(DailyBudgets budgets) {}
+  // What each backend and caller spent on the UTC day of `day` (rows with
+  // nothing spent may be left out), backends first, by name.
+  virtual absl::StatusOr<std::vector<DailySpend>> ListDailySpend(absl::Time day) {
+    return std::vector<DailySpend>();
+  }
+  // Gives back the estimated cost of `task` (its backend's and its
+  // caller's) to the spend of the UTC day of `claimed`, the time of its
+  // claim: its create definitely never reached the provider. Never takes a
+  // spend below 0.
+  virtual absl::Status RefundDailySpend(const Task& task, absl::Time claimed) {
+    return absl::OkStatus();
+  }
 
   // Called with tasks changed by other processes sharing the store, so their
   // watchers see the change. A single-process store never calls it.

@@ -76,6 +76,7 @@ store::NewTask MockNewTask(int seed, const std::map<std::string, std::string>& l
   nt.task.spec.image.filename = "shot.png";
   nt.task.spec.ratio = "1280:720";
   nt.task.spec.duration_seconds = 4;
+  nt.task.estimated_cost_micros = 40'000;  // the mock's $0.01/s x 4 s
   nt.task.spec.labels = labels;
   nt.task.spec.priority = priority;
   nt.task.target_filename_stub = "shot_video";

@@ -30,7 +30,8 @@ std::string TinyPng(int seed = 0);
 
 // A task for the engine or store to take, as the API would pass it on: the
 // TinyPng of `seed` as content ("shot.png"), gen4_turbo, 1280:720, 4 s,
-// `labels` and `priority`, stub "shot_video", its spec fingerprint set.
+// `labels` and `priority`, stub "shot_video", its spec fingerprint set,
+// estimated cost $0.04 (the mock's price x 4 s).
 store::NewTask MockNewTask(int seed, const std::map<std::string, std::string>& labels = {},
                            const std::string& backend = "mock", int priority = 0);
 

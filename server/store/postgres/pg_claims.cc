@@ -3,6 +3,7 @@
 #include "server/store/postgres/pg_task_store.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -72,8 +73,9 @@ absl::StatusOr<std::vector<Task>> PgTaskStore::ClaimBatch(Connection& conn,
   VT_ASSIGN_OR_RETURN(limit, LimitClaim(conn, backend, limit, now, limits));
   if (limit <= 0) return std::vector<Task>();
   pg::PgSession session(conn);
-  VT_ASSIGN_OR_RETURN(std::vector<Task> tasks,
-                      table_.Claim(session, backend, limit, now, owner, lease_expiry));
+  const std::shared_ptr<const DailyBudgets> budgets = Budgets();
+  VT_ASSIGN_OR_RETURN(std::vector<Task> tasks, table_.Claim(session, backend, limit, now, owner,
+                                                            lease_expiry, budgets.get()));
   if (limits.has_value() && limits->min_interval > absl::ZeroDuration() && !tasks.empty()) {
     VT_RETURN_IF_ERROR(conn.Exec(kSetNextFreeSql, Params().Text(backend).Int(
                                                       CompareMicros(now + limits->min_interval)))

@@ -58,6 +58,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaListIndexes(internal::Dialect::Postgres()),
       internal::SchemaReuseKey(internal::Dialect::Postgres()),
       internal::SchemaWebhookOutbox(internal::Dialect::Postgres()),
+      internal::SchemaDailySpend(internal::Dialect::Postgres()),
   };
   return *kSteps;
 }

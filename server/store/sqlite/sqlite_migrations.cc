@@ -23,6 +23,7 @@ const std::vector<std::string>& Steps() {
       internal::SchemaListIndexes(internal::Dialect::Sqlite()),
       internal::SchemaReuseKey(internal::Dialect::Sqlite()),
       internal::SchemaWebhookOutbox(internal::Dialect::Sqlite()),
+      internal::SchemaDailySpend(internal::Dialect::Sqlite()),
   };
   return *kSteps;
 }

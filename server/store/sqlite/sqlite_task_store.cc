@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -231,7 +232,8 @@ absl::StatusOr<std::vector<Task>> SqliteTaskStore::ClaimBatch(const std::string&
                                                               const std::string& owner,
                                                               absl::Time lease_expiry) {
   SqliteSession session(writer_db_);
-  return table_.Claim(session, backend, limit, now, owner, lease_expiry);
+  const std::shared_ptr<const DailyBudgets> budgets = Budgets();
+  return table_.Claim(session, backend, limit, now, owner, lease_expiry, budgets.get());
 }
 
 absl::StatusOr<std::vector<Task>> SqliteTaskStore::ClaimQueued(absl::string_view backend, int limit,

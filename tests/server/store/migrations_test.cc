@@ -182,7 +182,9 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
   // task_labels_list (replacing task_labels_by_value), tasks.reuse_key and
   // tasks.reused_from with the indexes tasks_reuse_key and tasks_followers,
   // tasks.notify_url, tasks.notify_events_json and the webhook outbox
-  // (SchemaWebhookOutbox: its table and two indexes); nothing else.
+  // (SchemaWebhookOutbox: its table and two indexes), and
+  // tasks.estimated_cost_micros with the table daily_spend
+  // (SchemaDailySpend); nothing else.
   std::vector<std::string> expected_v1;
   int caller_indexes = 0;
   int state_count_objects = 0;
@@ -205,6 +207,7 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       continue;
     }
     if (object.rfind("table backend_pauses ", 0) == 0) continue;
+    if (object.rfind("table daily_spend ", 0) == 0) continue;
     if (object.rfind("index sqlite_autoindex_backend_pauses", 0) == 0) continue;
     if (object.rfind("index tasks_ended ", 0) == 0) continue;
     if (object.rfind("index tasks_output_kept ", 0) == 0) continue;
@@ -244,6 +247,8 @@ TEST(MigrationsTest, V1IsTheSchemaEarlierBinariesCreatedAndMigratesToTheLatest) 
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("output_removed_time INTEGER"));
       EXPECT_THAT(expected_v1[i],
                   ::testing::HasSubstr("caller TEXT NOT NULL DEFAULT 'anonymous'"));
+      EXPECT_THAT(expected_v1[i],
+                  ::testing::HasSubstr("estimated_cost_micros INTEGER NOT NULL DEFAULT 0"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_url TEXT NOT NULL DEFAULT ''"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("notify_events_json TEXT"));
       EXPECT_THAT(expected_v1[i], ::testing::HasSubstr("reuse_key TEXT NOT NULL DEFAULT ''"));

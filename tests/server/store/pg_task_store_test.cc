@@ -320,6 +320,63 @@ TEST_F(PgSharedStoreTest, MinimumIntervalIsGlobal) {
   EXPECT_TRUE(got.empty());
 }
 
+TEST_F(PgSharedStoreTest, DailyBudgetsHoldToTheCentAcrossReplicas) {
+  // 60 tasks of 3 cents, two callers; the backend may spend $0.70 a day and
+  // each caller $0.40. Only the spend rows serialize these claims (no
+  // backend limits are set).
+  std::vector<NewTask> batch;
+  for (int i = 0; i < 60; ++i) {
+    NewTask nt;
+    nt.task = MakeTask(absl::StrCat("t", i));
+    nt.task.caller = i % 2 == 0 ? "alice" : "bob";
+    nt.task.estimated_cost_micros = 30'000;
+    batch.push_back(std::move(nt));
+  }
+  for (const auto& r : a_->Insert(std::move(batch))) ASSERT_THAT(r, IsOk());
+  DailyBudgets budgets;
+  budgets.backend_micros["mock"] = 700'000;
+  budgets.per_caller_micros = 400'000;
+  a_->SetDailyBudgets(budgets);
+  b_->SetDailyBudgets(budgets);
+  const absl::Time now = clock_.Now();
+  std::atomic<int64_t> claimed_micros{0};
+  std::atomic<int> claimed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    TaskStore* store = i % 2 == 0 ? a_.get() : b_.get();
+    threads.emplace_back([&, store, i] {
+      const std::string owner = absl::StrCat("owner", i);
+      for (int round = 0; round < 20; ++round) {
+        absl::StatusOr<std::vector<Task>> got =
+            store->ClaimQueued("mock", 2, now, owner, now + absl::Minutes(1));
+        ASSERT_THAT(got, IsOk());
+        for (const Task& t : *got) {
+          claimed_micros.fetch_add(t.estimated_cost_micros);
+          claimed.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // 23 tasks ($0.69) fit under $0.70; not one more, whichever replica took them.
+  EXPECT_EQ(claimed.load(), 23);
+  EXPECT_EQ(claimed_micros.load(), 690'000);
+  VT_ASSERT_OK_AND_ASSIGN(std::vector<DailySpend> spend, b_->ListDailySpend(now));
+  int64_t callers_total = 0;
+  for (const DailySpend& s : spend) {
+    if (s.kind == DailySpend::Kind::kBackend) {
+      EXPECT_EQ(s.name, "mock");
+      EXPECT_EQ(s.spent_micros, 690'000);
+    } else {
+      EXPECT_LE(s.spent_micros, 400'000) << s.name;
+      callers_total += s.spent_micros;
+    }
+  }
+  EXPECT_EQ(callers_total, 690'000);
+  VT_ASSERT_OK_AND_ASSIGN(int64_t queued, a_->CountQueued());
+  EXPECT_EQ(queued, 60 - 23);
+}
+
 TEST_F(PgSharedStoreTest, RequestIdIsUniqueAcrossStores) {
   constexpr int kThreads = 8;
   std::vector<absl::StatusOr<InsertResult>> results(kThreads, absl::InternalError("unset"));
