@@ -48,6 +48,8 @@ LIBRARIES = [
     "vt_store_conformance",
     "vt_pg_testing",
     "vt_metrics_testing",
+    "vt_webhooks",
+    "vt_webhook_testing",
 ]
 
 # In the `bin` package of @videotask_src.
@@ -82,6 +84,9 @@ UNIT_TESTS = [
     "transitions_test",
     "error_policy_test",
     "output_writer_test",
+    "engine_budgets_test",
+    "webhooks_test",
+    "webhook_delivery_test",
     "store_test",
     "dashboard_json_test",
     "metrics_test",
@@ -109,6 +114,9 @@ INTEGRATION_TESTS = [
     "fal_integration_test",
     "replicate_integration_test",
     "mixed_providers_test",
+    "budgets_integration_test",
+    "reuse_integration_test",
+    "webhooks_integration_test",
     "auth_callers_test",
     "auth_test",
     "crash_test",
