@@ -100,7 +100,9 @@ OutboxTable::OutboxTable(const Dialect& d)
                            " AND lease_owner = ", d.Param(2), " RETURNING id")),
       exists_(absl::StrCat("SELECT id FROM webhook_outbox WHERE id = ", d.Param(1))),
       list_(absl::StrCat("SELECT ", Columns(false), " FROM webhook_outbox WHERE task_id = ",
-                         d.Param(1), " ORDER BY event_time, id")) {}
+                         d.Param(1), " ORDER BY event_time, id")),
+      forget_(absl::StrCat("DELETE FROM webhook_outbox WHERE task_id = ", d.Param(1),
+                           " AND state <> 1")) {}
 
 absl::Status OutboxTable::Write(SqlSession& session, const OutboxPolicy* policy, const Task& task,
                                 std::optional<TaskState> from) const {
@@ -170,6 +172,10 @@ absl::StatusOr<std::vector<OutboxMessage>> OutboxTable::ListForTask(
       list_, [&](RowWriter& w) { w.Text(task_id); },
       [&](const RowReader& row) { return ReadInto(row, out); }));
   return out;
+}
+
+absl::Status OutboxTable::ForgetEnded(SqlSession& session, absl::string_view task_id) const {
+  return session.Exec(forget_, [&](RowWriter& w) { w.Text(task_id); });
 }
 
 }  // namespace videotask::store::internal

@@ -58,6 +58,10 @@ class OutboxTable {
   absl::Status Finish(SqlSession& session, const DeliveryResult& result) const;
   absl::StatusOr<std::vector<OutboxMessage>> ListForTask(SqlSession& session,
                                                          absl::string_view task_id) const;
+  // With a deleted task (retention, DeleteTask), in its transaction: its
+  // delivered and failed messages go too. Pending ones stay until they are
+  // delivered or given up (retries end long before retention's default).
+  absl::Status ForgetEnded(SqlSession& session, absl::string_view task_id) const;
 
  private:
   const std::string insert_;
@@ -65,6 +69,7 @@ class OutboxTable {
   const std::string finish_;
   const std::string exists_;
   const std::string list_;
+  const std::string forget_;
 };
 
 }  // namespace videotask::store::internal

@@ -337,7 +337,7 @@ absl::StatusOr<std::vector<Task>> TaskTable::DeleteEnded(SqlSession& session,
                       Select(session, sql_.delete_ended, [&](RowWriter& w) {
                         w.Int(CompareMicros(ended_before)).Int(limit);
                       }));
-  VT_RETURN_IF_ERROR(ForgetStubCounters(session, deleted));
+  VT_RETURN_IF_ERROR(ForgetDeleted(session, deleted));
   // RETURNING gives no order: oldest end first, as they were chosen.
   std::sort(deleted.begin(), deleted.end(), [](const Task& a, const Task& b) {
     return std::tie(a.end_time, a.id) < std::tie(b.end_time, b.id);
@@ -345,7 +345,7 @@ absl::StatusOr<std::vector<Task>> TaskTable::DeleteEnded(SqlSession& session,
   return deleted;
 }
 
-absl::Status TaskTable::ForgetStubCounters(SqlSession& session,
+absl::Status TaskTable::ForgetDeleted(SqlSession& session,
                                            const std::vector<Task>& deleted) const {
   // The base a stub was allocated from: the stub itself, or without its
   // "_<n>" suffix. Sorted, so concurrent writers lock counters in one order.
@@ -365,6 +365,7 @@ absl::Status TaskTable::ForgetStubCounters(SqlSession& session,
     VT_RETURN_IF_ERROR(
         session.Exec(sql_.forget_stub_counter, [&](RowWriter& w) { w.Text(base); }));
   }
+  for (const Task& task : deleted) VT_RETURN_IF_ERROR(outbox_.ForgetEnded(session, task.id));
   return absl::OkStatus();
 }
 
@@ -372,7 +373,7 @@ absl::StatusOr<Task> TaskTable::Delete(SqlSession& session, absl::string_view id
   VT_ASSIGN_OR_RETURN(std::vector<Task> deleted,
                       Select(session, sql_.delete_one, [&](RowWriter& w) { w.Text(id); }));
   if (!deleted.empty()) {
-    VT_RETURN_IF_ERROR(ForgetStubCounters(session, deleted));
+    VT_RETURN_IF_ERROR(ForgetDeleted(session, deleted));
     return std::move(deleted.front());
   }
   VT_ASSIGN_OR_RETURN(Task current, Get(session, id));  // NOT_FOUND for an unknown id

@@ -122,10 +122,11 @@ class TaskTable {
   absl::StatusOr<std::vector<Task>> DeleteEnded(SqlSession& session, absl::Time ended_before,
                                                 int limit) const;
   absl::StatusOr<Task> Delete(SqlSession& session, absl::string_view id) const;
-  // Drops the stub counters of deleted tasks that no task uses any more,
-  // so the counters do not grow with every name ever seen (they are hints;
-  // the stubs stay unique, and output files are never overwritten).
-  absl::Status ForgetStubCounters(SqlSession& session, const std::vector<Task>& deleted) const;
+  // What deleted tasks leave behind: their stub counters no task uses any
+  // more, so the counters do not grow with every name ever seen (they are
+  // hints; the stubs stay unique, and output files are never overwritten),
+  // and their delivered and failed webhook messages.
+  absl::Status ForgetDeleted(SqlSession& session, const std::vector<Task>& deleted) const;
   absl::StatusOr<std::vector<Task>> ListKeptOutputs(SqlSession& session, absl::Time ended_before,
                                                     int limit) const;
 

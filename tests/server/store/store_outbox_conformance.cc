@@ -202,5 +202,37 @@ TEST_P(TaskStoreConformanceTest, OutboxAnInsertedTerminalTaskAndNoPolicyAtAll) {
   EXPECT_EQ(Policy().calls(), calls);
 }
 
+TEST_P(TaskStoreConformanceTest, OutboxDeletingATaskDropsItsEndedMessagesOnly) {
+  store_->SetOutboxPolicy(&Policy());
+  Task task = InsertOk(Subscribed(MakeTask("t6")));
+  task = MoveTo(*store_, clock_, task, TaskState::kRunning);
+  clock_.Advance(absl::Seconds(1));
+  task = MoveTo(*store_, clock_, task, TaskState::kSucceeded);
+  Task other = InsertOk(Subscribed(MakeTask("t7")));
+  other = MoveTo(*store_, clock_, other, TaskState::kFailed);
+  const absl::Time now = clock_.Now();
+  VT_ASSERT_OK_AND_ASSIGN(std::vector<OutboxMessage> claimed,
+                          store_->ClaimOutbox(now, 10, "a", now + absl::Minutes(1)));
+  ASSERT_THAT(claimed, SizeIs(3));
+  for (const OutboxMessage& m : claimed) {
+    if (m.id != absl::StrCat("msg_", task.id, "_", TaskStateName(TaskState::kRunning))) continue;
+    DeliveryResult done;  // t6's RUNNING event delivered, its SUCCEEDED one pending
+    done.id = m.id;
+    done.owner = "a";
+    done.state = DeliveryState::kDelivered;
+    done.attempts = 1;
+    done.last_status_code = 200;
+    done.delivered_time = now;
+    VT_ASSERT_OK(store_->FinishDelivery(done));
+  }
+  VT_ASSERT_OK(store_->Delete(task.id).status());
+  VT_ASSERT_OK_AND_ASSIGN(std::vector<OutboxMessage> left, store_->ListDeliveries(task.id));
+  ASSERT_THAT(left, SizeIs(1));
+  EXPECT_EQ(left[0].id, absl::StrCat("msg_", task.id, "_", TaskStateName(TaskState::kSucceeded)));
+  EXPECT_EQ(left[0].state, DeliveryState::kPending);
+  // Another task's messages are untouched.
+  EXPECT_THAT(store_->ListDeliveries(other.id).value(), SizeIs(1));
+}
+
 }  // namespace
 }  // namespace videotask::store
