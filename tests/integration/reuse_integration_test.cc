@@ -8,9 +8,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "backends/http/curl_transport.h"
 #include "backends/runway/runway_backend.h"
+#include "common/files.h"
 #include "tests/testing/fake_runway_server.h"
 #include "tests/testing/server_fixture.h"
 
@@ -26,13 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
 
 class ReuseIntegrationTest : public ServerTest {
  protected:
@@ -122,7 +114,7 @@ class ReuseIntegrationTest : public ServerTest {
     EXPECT_EQ(task.output_sha256(), original.output_sha256());
     EXPECT_EQ(task.output_size_bytes(), original.output_size_bytes());
     EXPECT_EQ(task.output_mime_type(), "video/mp4");
-    EXPECT_EQ(ReadBytes(task.output_path()), fake_.output());
+    EXPECT_EQ(ReadFile(task.output_path(), int64_t{1} << 30).value_or(""), fake_.output());
   }
 
   FakeRunwayServer fake_;
