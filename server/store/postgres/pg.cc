@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -129,6 +130,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = other.conn_;
     other.conn_ = nullptr;
+    prepared_ = std::move(other.prepared_);
   }
   return *this;
 }
@@ -142,7 +144,25 @@ bool Connection::ok() const { return conn_ != nullptr && PQstatus(conn_) == CONN
 bool Connection::Reset() {
   if (conn_ == nullptr) return false;
   PQreset(conn_);
+  prepared_.reset();  // a new session has none of them
   return ok();
+}
+
+std::string Connection::PreparedName(const char* sql, int n_params) {
+  if (n_params == 0) return "";
+  if (prepared_ == nullptr) {
+    prepared_ = std::make_unique<absl::flat_hash_map<std::string, std::string>>();
+  }
+  auto it = prepared_->find(sql);
+  if (it != prepared_->end()) return it->second;
+  if (prepared_->size() >= kMaxPrepared) return "";
+  std::string name = absl::StrCat("vt", prepared_->size());
+  PGresult* res = PQprepare(conn_, name.c_str(), sql, n_params, nullptr);
+  const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
+  PQclear(res);
+  if (!ok) return "";  // run unnamed: the server says what is wrong with it
+  prepared_->emplace(sql, name);
+  return name;
 }
 
 absl::StatusOr<Result> Connection::Exec(const char* sql, const Params& params,
@@ -151,15 +171,31 @@ absl::StatusOr<Result> Connection::Exec(const char* sql, const Params& params,
   std::vector<const char*> values = params.Values();
   std::vector<int> lengths = params.Lengths();
   std::vector<int> formats = params.Formats();
-  PGresult* raw = PQexecParams(conn_, sql, params.size(), nullptr, values.data(), lengths.data(),
-                               formats.data(), binary_result ? 1 : 0);
+  const int result_format = binary_result ? 1 : 0;
+  const std::string name = PreparedName(sql, params.size());
+  if (!name.empty()) {
+    PGresult* raw = PQexecPrepared(conn_, name.c_str(), params.size(), values.data(),
+                                   lengths.data(), formats.data(), result_format);
+    const char* state = raw != nullptr ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+    // The session lost the statement (DISCARD ALL by a pooler), or a schema
+    // change altered what it returns: forget it and run the text unnamed.
+    const bool stale = state != nullptr && (std::strcmp(state, "26000") == 0 ||
+                                            std::strcmp(state, "0A000") == 0);
+    if (!stale) return ToResult(raw);
+    PQclear(raw);
+    prepared_->erase(sql);
+  }
+  return ToResult(PQexecParams(conn_, sql, params.size(), nullptr, values.data(), lengths.data(),
+                               formats.data(), result_format));
+}
+
+absl::StatusOr<Result> Connection::ToResult(PGresult* raw) {
   if (raw == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("PostgreSQL: ", TrimmedError(PQerrorMessage(conn_))));
   }
   ExecStatusType st = PQresultStatus(raw);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Result(raw);
-
   const char* state_field = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
   const char* constraint_field = PQresultErrorField(raw, PG_DIAG_CONSTRAINT_NAME);
   std::string state = state_field != nullptr ? state_field : "";

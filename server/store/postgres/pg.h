@@ -7,10 +7,12 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -78,7 +80,10 @@ class Connection {
   static absl::StatusOr<Connection> Open(const std::string& conninfo);
 
   Connection() = default;
-  Connection(Connection&& other) noexcept : conn_(other.conn_) { other.conn_ = nullptr; }
+  Connection(Connection&& other) noexcept
+      : conn_(other.conn_), prepared_(std::move(other.prepared_)) {
+    other.conn_ = nullptr;
+  }
   Connection& operator=(Connection&& other) noexcept;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -89,6 +94,12 @@ class Connection {
   // ConstraintOf) its SQLSTATE and constraint name: UNIQUE violations are
   // ALREADY_EXISTS, deadlocks and serialization failures ABORTED,
   // connection loss UNAVAILABLE, the rest INTERNAL.
+  //
+  // A statement with parameters is prepared on this connection the first
+  // time its text is run (a named statement, kept for the session), so the
+  // server parses and analyzes it once instead of on every call; the
+  // planner still decides per call between a custom and a generic plan.
+  // Up to kMaxPrepared texts are kept; others run unnamed.
   absl::StatusOr<Result> Exec(const char* sql, const Params& params = Params(),
                               bool binary_result = false);
   absl::StatusOr<Result> Exec(const std::string& sql, const Params& params = Params(),
@@ -103,9 +114,21 @@ class Connection {
   bool Reset();
   PGconn* raw() { return conn_; }
 
+  static constexpr size_t kMaxPrepared = 512;
+  // Statement texts prepared on this session (for tests).
+  size_t prepared_count() const { return prepared_ == nullptr ? 0 : prepared_->size(); }
+
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
+  // The name of `sql` prepared on this session, preparing it first; empty
+  // when it runs unnamed (no parameters, the cache is full, or the server
+  // refused to prepare it: Exec then reports the server's own error).
+  std::string PreparedName(const char* sql, int n_params);
+  absl::StatusOr<Result> ToResult(PGresult* raw);
+
   PGconn* conn_ = nullptr;
+  // Statement text -> prepared statement name, for this session.
+  std::unique_ptr<absl::flat_hash_map<std::string, std::string>> prepared_;
 };
 
 // The SQLSTATE of a status from Connection::Exec ("" when none).
