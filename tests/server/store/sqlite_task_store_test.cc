@@ -1,6 +1,7 @@
 #include "server/store/sqlite/sqlite_task_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,6 +43,11 @@ using ::videotask::testing::StatusIs;
 constexpr int64_t kInlineMax = 1024;
 
 bool FileExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+int64_t FileSizeOf(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
 
 class SqliteTaskStoreTest : public ::testing::Test {
  protected:
@@ -170,6 +176,32 @@ TEST_F(SqliteTaskStoreTest, ReopenKeepsTasksAndReleasesLeases) {
   EXPECT_EQ(page.tasks[0].id, "a");
   // Stubs stay unique across a reopen.
   EXPECT_EQ(InsertOk(MakeTask("c", "a_video")).target_filename_stub, "a_video_2");
+}
+
+TEST_F(SqliteTaskStoreTest, TheLogIsCheckpointedEveryWalCheckpointPages) {
+  store_.reset();
+  SqliteStoreOptions options = Options();
+  options.wal_checkpoint_pages = 64;
+  options.wal_size_limit_bytes = 0;  // truncated after each checkpoint
+  VT_ASSERT_OK_AND_ASSIGN(store_, SqliteTaskStore::Open(options));
+  // One commit each, a page of every index and table each: many times
+  // the interval in all.
+  int64_t largest = 0;
+  for (int i = 0; i < 100; ++i) {
+    InsertOk(MakeTask(absl::StrCat("t", i)));
+    largest = std::max(largest, static_cast<int64_t>(FileSizeOf(store_->database_path() + "-wal")));
+  }
+  EXPECT_GT(largest, 16 * 4096) << "the log never reached a quarter of the interval";
+  // 64 pages and the commit that crossed them, with its headers.
+  EXPECT_LE(largest, 2 * 64 * (4096 + 24) + 32) << "the log outgrew its checkpoint interval";
+}
+
+TEST_F(SqliteTaskStoreTest, RefusesAWalCheckpointIntervalBelowOnePage) {
+  store_.reset();
+  SqliteStoreOptions options = Options();
+  options.wal_checkpoint_pages = 0;
+  EXPECT_THAT(SqliteTaskStore::Open(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("wal_checkpoint_pages")));
 }
 
 TEST_F(SqliteTaskStoreTest, SecondOpenOfTheSameDirFails) {
