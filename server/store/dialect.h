@@ -10,6 +10,13 @@
 
 namespace videotask::store::internal {
 
+// Starts a statement whose best plan depends on its values (ListTasks:
+// a rare state or caller wants its index range, a common one the list
+// order). An engine that keeps plans across calls (PostgreSQL's prepared
+// statements, pg.h) plans such a statement on every call instead. A
+// comment, so every engine accepts it.
+inline constexpr char kPlanEachCall[] = "/* plan each call */ ";
+
 // Logical column types of the schema description.
 enum class SqlType {
   kText,    // TEXT

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "server/store/dialect.h"
 
 namespace videotask::store::pg {
 namespace {
@@ -149,7 +150,7 @@ bool Connection::Reset() {
 }
 
 std::string Connection::PreparedName(const char* sql, int n_params) {
-  if (n_params == 0) return "";
+  if (n_params == 0 || absl::StrContains(sql, internal::kPlanEachCall)) return "";
   if (prepared_ == nullptr) {
     prepared_ = std::make_unique<absl::flat_hash_map<std::string, std::string>>();
   }

@@ -99,7 +99,9 @@ class Connection {
   // time its text is run (a named statement, kept for the session), so the
   // server parses and analyzes it once instead of on every call; the
   // planner still decides per call between a custom and a generic plan.
-  // Up to kMaxPrepared texts are kept; others run unnamed.
+  // Up to kMaxPrepared texts are kept; others run unnamed, and so does a
+  // text containing internal::kPlanEachCall (dialect.h), planned for its
+  // values on every call.
   absl::StatusOr<Result> Exec(const char* sql, const Params& params = Params(),
                               bool binary_result = false);
   absl::StatusOr<Result> Exec(const std::string& sql, const Params& params = Params(),

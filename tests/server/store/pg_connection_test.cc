@@ -8,6 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "server/store/dialect.h"
+
 #include "tests/server/store/pg_test_db.h"
 #include "tests/testing/status_matchers.h"
 
@@ -66,6 +69,14 @@ TEST_F(PgConnectionTest, StatementsWithoutParametersRunUnnamed) {
   ASSERT_THAT(conn_->Run("RELEASE SAVEPOINT op"), IsOk());
   ASSERT_THAT(conn_->Run("COMMIT"), IsOk());
   EXPECT_EQ(conn_->prepared_count(), 0u);
+}
+
+TEST_F(PgConnectionTest, AStatementMarkedPlanEachCallRunsUnnamed) {
+  const std::string list =
+      absl::StrCat(internal::kPlanEachCall, "SELECT n FROM t WHERE k = $1 ORDER BY n");
+  for (int i = 0; i < 3; ++i) ASSERT_THAT(conn_->Exec(list, Params().Text("a")).status(), IsOk());
+  EXPECT_EQ(conn_->prepared_count(), 0u);
+  EXPECT_EQ(ServerSidePrepared(), 0);
 }
 
 TEST_F(PgConnectionTest, ErrorsKeepTheirSqlStateAndConstraint) {
