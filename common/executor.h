@@ -19,24 +19,31 @@ class Executor {
   virtual void Schedule(std::function<void()> fn) = 0;
 };
 
-// A fixed number of threads draining one FIFO queue. The destructor runs
-// what is queued, then joins.
+// Up to `max_threads` threads draining one FIFO queue. A thread starts
+// when work is scheduled and no started thread is idle, so a pool sized for
+// bursts of blocking calls costs nothing until the bursts come; started
+// threads stay. The destructor runs what is queued, then joins.
 class ThreadPool final : public Executor {
  public:
-  explicit ThreadPool(int threads);
+  explicit ThreadPool(int max_threads);
   ~ThreadPool() override;
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   void Schedule(std::function<void()> fn) override ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Threads started so far.
+  int started() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::Mutex mu_;
+  const size_t max_threads_;
+  mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // started threads waiting for work
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
 
 // Runs work on the caller's thread, queued so that work scheduled from work

@@ -41,7 +41,7 @@ struct AppConfig {
   // own setups).
   std::vector<backends::BackendSetup> backends;
   std::string default_backend;  // "" = the first enabled
-  int worker_threads = 16;
+  int worker_threads = 64;
   int api_threads = 8;
   int64_t max_queued_tasks = 1'000'000;
   int64_t max_queued_per_caller = 0;  // 0 = no limit

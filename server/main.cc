@@ -117,7 +117,8 @@ ABSL_FLAG(double, daily_budget_usd_per_caller, 0,
           "What one caller's tasks may cost per UTC day, in USD (estimated: price x duration); "
           "tasks past it stay QUEUED until 00:00 UTC. Each backend has its own "
           "--<backend>_daily_budget_usd. 0 = no limit.");
-ABSL_FLAG(int, worker_threads, 16, "Threads making provider calls (create, poll, download).");
+ABSL_FLAG(int, worker_threads, 64,
+          "Most threads making provider calls (create, poll, download); started as calls need them.");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
           "How long a claimed task stays with this process without renewal.");
 ABSL_FLAG(int, retry_max_attempts, 5, "Tries of one step before a task fails with the last error.");
