@@ -1,6 +1,7 @@
 #include "common/executor.h"
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
 
 namespace videotask {
@@ -25,9 +26,14 @@ void ThreadPool::Schedule(std::function<void()> fn) {
   queue_.push_back(std::move(fn));
   // Every idle thread will take one queued item; start another for the
   // rest. While stopping, the draining threads take it.
-  if (!stopping_ && queue_.size() > idle_ && threads_.size() < max_threads_) {
-    ++idle_;  // counted idle from now: it takes work as soon as it runs
+  if (stopping_ || queue_.size() <= idle_ || threads_.size() >= max_threads_) return;
+  ++idle_;  // counted idle from now: it takes work as soon as it runs
+  try {
     threads_.emplace_back([this] { Work(); });
+  } catch (const std::system_error&) {
+    // Out of threads (a process limit): the started ones take the work.
+    --idle_;
+    if (threads_.empty()) throw;
   }
 }
 
