@@ -503,7 +503,9 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("videotaskd " VIDEOTASK_VERSION "\n"); };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
-  mallopt(M_ARENA_MAX, 2);  // many threads, small allocations: keep the heap compact
+  // Many threads, small allocations: keep the heap compact. glibc's own
+  // MALLOC_ARENA_MAX, when set, chooses instead.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   // The lock-order graph behind absl's deadlock detection costs a few
   // percent of the server's CPU on every lock; the tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
