@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   if (cfg.store == "sqlite") {
     store::SqliteStoreOptions store_options;
     store_options.data_dir = cfg.data_dir;
+    store_options.wal_checkpoint_pages = cfg.sqlite_wal_checkpoint_pages;
     store_options.clock = &clock;
     store_options.observer = app->metrics_.get();
     VT_ASSIGN_OR_RETURN(app->store_, store::SqliteTaskStore::Open(store_options));

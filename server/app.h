@@ -42,6 +42,8 @@ struct AppConfig {
   std::vector<backends::BackendSetup> backends;
   std::string default_backend;  // "" = the first enabled
   int worker_threads = 64;
+  // SqliteStoreOptions::wal_checkpoint_pages (--store=sqlite only).
+  int sqlite_wal_checkpoint_pages = 10000;
   int api_threads = 8;
   int64_t max_queued_tasks = 1'000'000;
   int64_t max_queued_per_caller = 0;  // 0 = no limit

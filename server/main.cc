@@ -117,6 +117,9 @@ ABSL_FLAG(double, daily_budget_usd_per_caller, 0,
           "What one caller's tasks may cost per UTC day, in USD (estimated: price x duration); "
           "tasks past it stay QUEUED until 00:00 UTC. Each backend has its own "
           "--<backend>_daily_budget_usd. 0 = no limit.");
+ABSL_FLAG(int, sqlite_wal_checkpoint_pages, 10000,
+          "With --store=sqlite: copy the write-ahead log into the database every this many "
+          "pages (more = fewer copies of pages many commits touch, a larger log file).");
 ABSL_FLAG(int, worker_threads, 64,
           "Most threads making provider calls (create, poll, download); started as calls need them.");
 ABSL_FLAG(absl::Duration, lease_duration, absl::Seconds(60),
@@ -233,6 +236,7 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   config.max_image_bytes = absl::GetFlag(FLAGS_max_image_bytes);
   config.default_backend = absl::GetFlag(FLAGS_default_backend);
   config.worker_threads = absl::GetFlag(FLAGS_worker_threads);
+  config.sqlite_wal_checkpoint_pages = absl::GetFlag(FLAGS_sqlite_wal_checkpoint_pages);
   config.max_queued_tasks = absl::GetFlag(FLAGS_max_queued_tasks);
   config.max_queued_per_caller = absl::GetFlag(FLAGS_max_queued_per_caller);
   config.daily_budget_usd_per_caller = absl::GetFlag(FLAGS_daily_budget_usd_per_caller);
@@ -259,6 +263,10 @@ absl::StatusOr<AppConfig> ConfigFromFlags() {
   }
   if (config.worker_threads < 1 || config.worker_threads > 1024) {
     return absl::InvalidArgumentError("--worker_threads must be 1..1024");
+  }
+  if (config.sqlite_wal_checkpoint_pages < 1 || config.sqlite_wal_checkpoint_pages > 1'000'000) {
+    return absl::InvalidArgumentError(
+        "--sqlite_wal_checkpoint_pages must be 1..1000000 (pages of 4 KiB; default 10000)");
   }
   if (config.max_queued_per_caller < 0) {
     return absl::InvalidArgumentError("--max_queued_per_caller must be 0 (no limit) or more");

@@ -162,6 +162,12 @@ TEST(VideotaskdFlagsTest, BadFlagsFailClearly) {
   EXPECT_EQ(bad_backend.RunToExit({"--backends=sora", "--data_dir=" + tmp.path() + "/d"}), 2);
   EXPECT_THAT(bad_backend.Log(), HasSubstr("--backends names \"sora\""));
 
+  Daemon bad_checkpoint(VT_VIDEOTASKD_PATH, tmp.path());
+  EXPECT_EQ(bad_checkpoint.RunToExit(
+                {"--sqlite_wal_checkpoint_pages=0", "--data_dir=" + tmp.path() + "/d"}),
+            2);
+  EXPECT_THAT(bad_checkpoint.Log(), HasSubstr("--sqlite_wal_checkpoint_pages must be 1..1000000"));
+
   Daemon no_secret(VT_VIDEOTASKD_PATH, tmp.path());
   unsetenv("RUNWAYML_API_SECRET");
   EXPECT_NE(no_secret.RunToExit({"--backends=runway", "--data_dir=" + tmp.path() + "/d"}), 0);
@@ -175,6 +181,45 @@ TEST(VideotaskdFlagsTest, BadFlagsFailClearly) {
   EXPECT_THAT(fast_poll.Log(), HasSubstr("at least 5s"));
   EXPECT_THAT(fast_poll.Log(), Not(HasSubstr("key_not_a_real_one_0000")));
   unsetenv("RUNWAYML_API_SECRET");
+}
+
+// --sqlite_wal_checkpoint_pages reaches the store: checkpointed after every
+// page, the log restarts at each commit and stays small (about 100 KB after
+// these 150 submits); at a large interval it holds every commit's pages
+// (about 11 MB).
+TEST(VideotaskdFlagsTest, TheCheckpointIntervalBoundsTheLog) {
+  auto log_bytes_after_submits = [](const std::string& pages) -> int64_t {
+    TempDir tmp;
+    Daemon daemon(VT_VIDEOTASKD_PATH, tmp.path());
+    std::string error;
+    if (!daemon.Start({"--data_dir=" + tmp.path() + "/data", "--backends=mock",
+                       "--mock_max_concurrency=1", "--sqlite_wal_checkpoint_pages=" + pages},
+                      &error)) {
+      ADD_FAILURE() << error;
+      return -1;
+    }
+    auto stub = v1::VideoTaskService::NewStub(
+        grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 150; ++i) {  // one at a time: a commit each
+      v1::SubmitTaskRequest submit;
+      submit.mutable_spec()->mutable_image()->set_content(TinyPng(i + 1));
+      (*submit.mutable_spec()->mutable_labels())["mock.latency_ms"] = "3600000";
+      v1::Task task;
+      grpc::ClientContext ctx;
+      if (!stub->SubmitTask(&ctx, submit, &task).ok()) {
+        ADD_FAILURE() << "submit " << i << " failed";
+        return -1;
+      }
+    }
+    std::error_code ec;
+    auto size = std::filesystem::file_size(tmp.path() + "/data/videotask.db-wal", ec);
+    return ec ? -1 : static_cast<int64_t>(size);
+  };
+  int64_t every_page = log_bytes_after_submits("1");
+  int64_t rarely = log_bytes_after_submits("100000");
+  ASSERT_GT(every_page, 0);
+  EXPECT_LT(every_page, 2 * 1024 * 1024) << "log of " << every_page << " bytes";
+  EXPECT_GT(rarely, 4 * every_page) << rarely << " against " << every_page;
 }
 
 TEST(VideotaskdFlagsTest, BadSecurityFilesStopItBeforeItTouchesTheDataDir) {
