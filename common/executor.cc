@@ -4,10 +4,12 @@
 #include <system_error>
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace videotask {
 
-ThreadPool::ThreadPool(int max_threads)
-    : max_threads_(static_cast<size_t>(std::max(max_threads, 1))) {}
+ThreadPool::ThreadPool(int max_threads, std::string name)
+    : max_threads_(static_cast<size_t>(std::max(max_threads, 1))), name_(std::move(name)) {}
 
 ThreadPool::~ThreadPool() {
   std::vector<std::thread> threads;
@@ -43,6 +45,7 @@ int ThreadPool::started() const {
 }
 
 void ThreadPool::Work() {
+  SetThreadName(name_);
   for (bool counted = true;; counted = false) {  // Schedule counted it idle
     std::function<void()> fn;
     {

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,10 +23,11 @@ class Executor {
 // Up to `max_threads` threads draining one FIFO queue. A thread starts
 // when work is scheduled and no started thread is idle, so a pool sized for
 // bursts of blocking calls costs nothing until the bursts come; started
-// threads stay. The destructor runs what is queued, then joins.
+// threads stay. The destructor runs what is queued, then joins. Its
+// threads are named `name` (SetThreadName).
 class ThreadPool final : public Executor {
  public:
-  explicit ThreadPool(int max_threads);
+  explicit ThreadPool(int max_threads, std::string name = "pool");
   ~ThreadPool() override;
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -39,6 +41,7 @@ class ThreadPool final : public Executor {
   void Work() ABSL_LOCKS_EXCLUDED(mu_);
 
   const size_t max_threads_;
+  const std::string name_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // started threads waiting for work

@@ -1,4 +1,5 @@
 #include "common/timer_queue.h"
+#include "common/thread_name.h"
 
 namespace videotask {
 
@@ -36,6 +37,7 @@ bool TimerQueue::Cancel(uint64_t id) {
 }
 
 void TimerQueue::Loop() {
+  SetThreadName("timers");
   while (true) {
     std::function<void()> fn;
     {

@@ -83,8 +83,8 @@ absl::StatusOr<std::unique_ptr<App>> App::Create(AppConfig config, const Clock& 
   for (const backends::EnabledBackend& b : enabled) {
     engine_options.max_output_bytes = std::max(engine_options.max_output_bytes, b.config.max_output_bytes);
   }
-  app->workers_ = std::make_unique<ThreadPool>(cfg.worker_threads);
-  app->api_pool_ = std::make_unique<ThreadPool>(cfg.api_threads);
+  app->workers_ = std::make_unique<ThreadPool>(cfg.worker_threads, "engine-worker");
+  app->api_pool_ = std::make_unique<ThreadPool>(cfg.api_threads, "api-worker");
   app->engine_ = std::make_unique<engine::Engine>(engine_options, *app->store_, std::move(enabled),
                                                   clock, app->rng_, *app->workers_, app->hub_);
   api::ValidatorOptions validator_options;

@@ -89,7 +89,7 @@ absl::Status App::MakeWebhooks(const Clock& clock) {
   webhooks::DeliveryOptions delivery = cfg.webhook_delivery;
   delivery.max_in_flight = cfg.webhook_threads;
   delivery.owner = absl::StrCat("webhooks-", ::getpid(), "-", absl::Uniform<uint32_t>(rng_));
-  webhook_pool_ = std::make_unique<ThreadPool>(cfg.webhook_threads);
+  webhook_pool_ = std::make_unique<ThreadPool>(cfg.webhook_threads, "webhook-worker");
   deliverer_ = std::make_unique<webhooks::WebhookDeliverer>(
       *store_, *webhook_http_, std::move(signer), clock, webhook_jitter_rng_, *webhook_pool_,
       std::move(delivery), metrics_.get());

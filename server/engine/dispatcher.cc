@@ -9,6 +9,7 @@
 #include "absl/random/distributions.h"
 #include "backends/api/errors.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace videotask::engine {
 namespace {
@@ -45,6 +46,7 @@ void Engine::Stop() {
 }
 
 void Engine::DispatcherLoop() {
+  SetThreadName("dispatcher");
   while (true) {
     absl::Time next = RunOnce();
     absl::MutexLock lock(&mu_);

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "absl/memory/memory.h"
+#include "common/thread_name.h"
 
 namespace videotask::http {
 
@@ -111,7 +112,10 @@ absl::Status HttpServer::Start() {
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options_.listen));
   }
   port_ = bound;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    SetThreadName("http-accept");
+    server_->listen_after_bind();
+  });
   // Serving before returning: a stop() before the accept loop runs would be
   // lost, and Stop() would wait forever.
   for (int i = 0; i < 5000 && !server_->is_running(); ++i) absl::SleepFor(absl::Milliseconds(1));

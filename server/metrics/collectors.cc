@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_split.h"
 #include "server/domain/task.h"
+#include "common/thread_name.h"
 
 namespace videotask::metrics {
 namespace {
@@ -49,6 +50,7 @@ StoreGauges::~StoreGauges() { Stop(); }
 
 void StoreGauges::Start() {
   refresher_ = std::thread([this] {
+    SetThreadName("store-gauges");
     absl::MutexLock lock(&mu_);
     while (!stopping_) {
       mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.refresh_interval);

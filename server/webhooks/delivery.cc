@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "backends/http/url_policy.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace videotask::webhooks {
 namespace {
@@ -175,6 +176,7 @@ void WebhookDeliverer::Start() {
 }
 
 void WebhookDeliverer::Loop() {
+  SetThreadName("webhook-deliver");
   while (true) {
     absl::StatusOr<int> started = RunOnce();
     if (!started.ok()) VT_LOG_WARN("webhook outbox claim failed: {}", started.status().message());

@@ -2,6 +2,8 @@
 // more than its bound, and runs everything scheduled before it is gone.
 #include "common/executor.h"
 
+#include <pthread.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -72,6 +74,22 @@ TEST(ThreadPoolTest, TheDestructorRunsQueuedWorkAndWhatItSchedules) {
     release.Notify();
   }
   EXPECT_EQ(ran.load(), 100);
+}
+
+// Pool threads carry the pool's name, cut to Linux's 15 bytes, so a
+// profile sorted by thread (`perf report --sort comm`) names the pool.
+TEST(ThreadPoolTest, ItsThreadsCarryThePoolsName) {
+  ThreadPool pool(1, "engine-worker-with-a-long-name");
+  std::string name;
+  absl::Notification ran;
+  pool.Schedule([&] {
+    char buf[32] = {};
+    pthread_getname_np(pthread_self(), buf, sizeof(buf));
+    name = buf;
+    ran.Notify();
+  });
+  ran.WaitForNotification();
+  EXPECT_EQ(name, "engine-worker-w");
 }
 
 }  // namespace

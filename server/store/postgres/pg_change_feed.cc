@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_session.h"
+#include "common/thread_name.h"
 
 namespace videotask::store {
 namespace {
@@ -88,6 +89,7 @@ std::vector<std::string> PgTaskStore::TakeNotifiedIds(PGconn* raw) {
 }
 
 void PgTaskStore::ListenerLoop() {
+  SetThreadName("pg-listener");
   bool connected = true;
   absl::Duration backoff = absl::Milliseconds(100);
   while (!listener_stop_.load()) {

@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "server/store/postgres/pg_session.h"
 #include "server/store/store_util.h"
+#include "common/thread_name.h"
 
 namespace videotask::store {
 namespace {
@@ -83,6 +84,7 @@ void PgTaskStore::InsertAsync(std::vector<NewTask> tasks, std::function<void(Ins
 }
 
 void PgTaskStore::InserterLoop(Connection* conn) {
+  SetThreadName("pg-inserter");
   const size_t max_ops = static_cast<size_t>(options_.max_ops_per_commit);
   while (true) {
     std::vector<std::unique_ptr<InsertOp>> batch = queue_.Pop(max_ops);

@@ -19,6 +19,7 @@
 #include "server/store/sqlite/sqlite_session.h"
 #include "server/store/sqlite/sqlite_write_ops.h"
 #include "server/store/store_util.h"
+#include "common/thread_name.h"
 
 namespace videotask::store {
 
@@ -68,6 +69,7 @@ bool SqliteTaskStore::OnWriterThread() const {
 bool SqliteTaskStore::Enqueue(std::unique_ptr<WriteOp>& op) { return queue_.Push(op); }
 
 void SqliteTaskStore::WriterLoop() {
+  SetThreadName("sqlite-writer");
   const size_t max_ops = static_cast<size_t>(options_.max_ops_per_commit);
   while (true) {
     std::vector<std::unique_ptr<WriteOp>> batch = queue_.Pop(max_ops);
