@@ -1,4 +1,5 @@
 #include "common/timer_queue.h"
+
 #include "common/thread_name.h"
 
 namespace videotask {

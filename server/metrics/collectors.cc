@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "absl/strings/str_split.h"
-#include "server/domain/task.h"
 #include "common/thread_name.h"
+#include "server/domain/task.h"
 
 namespace videotask::metrics {
 namespace {

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "server/store/postgres/pg_session.h"
 #include "common/thread_name.h"
+#include "server/store/postgres/pg_session.h"
 
 namespace videotask::store {
 namespace {

@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 #include "server/store/postgres/pg_session.h"
 #include "server/store/store_util.h"
-#include "common/thread_name.h"
 
 namespace videotask::store {
 namespace {

@@ -16,10 +16,10 @@
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 #include "server/store/sqlite/sqlite_session.h"
 #include "server/store/sqlite/sqlite_write_ops.h"
 #include "server/store/store_util.h"
-#include "common/thread_name.h"
 
 namespace videotask::store {
 
