@@ -75,7 +75,6 @@ def videotask_dependencies():
     pkg_config_library(name = "system_curl", modules = ["libcurl"])
     pkg_config_library(name = "system_sqlite", modules = ["sqlite3"])
     pkg_config_library(name = "system_libpq", modules = ["libpq"])
-    pkg_config_library(name = "system_tcmalloc", modules = ["libtcmalloc_minimal"])
     pkg_config_library(name = "system_crypto", modules = ["libcrypto"])
     pkg_config_library(name = "system_ssl", modules = ["libssl", "libcrypto"])
     pkg_config_library(name = "system_zlib", modules = ["zlib"])

@@ -1,4 +1,5 @@
 // videotaskd: the videotask gRPC server.
+#include <malloc.h>
 #include <signal.h>
 
 #include <cmath>
@@ -32,7 +33,6 @@
 #include "server/app.h"
 #include "server/auth/auth.h"
 #include "server/dashboard/dashboard.h"
-#include "server/heap.h"
 #include "server/http/http_server.h"
 #include "server/http/probes.h"
 #include "server/metrics/rpc_interceptor.h"
@@ -464,7 +464,6 @@ int Run() {
   constexpr char kServiceName[] = "videotask.v1.VideoTaskService";
   server->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   server->GetHealthCheckService()->SetServingStatus(true);
-  VT_LOG_INFO("heap: {}", HeapDescription());
   VT_LOG_INFO("videotaskd serving on port {} (backends: {}; data dir: {})", port,
               absl::GetFlag(FLAGS_backends).empty() ? "default" : absl::GetFlag(FLAGS_backends),
               config->data_dir);
@@ -512,7 +511,9 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("videotaskd " VIDEOTASK_VERSION "\n"); };
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
-  videotask::SetUpHeap();
+  // Many threads, small allocations: keep the heap compact. glibc's own
+  // MALLOC_ARENA_MAX, when set, chooses instead.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   // The lock-order graph behind absl's deadlock detection costs a few
   // percent of the server's CPU on every lock; the tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

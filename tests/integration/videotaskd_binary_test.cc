@@ -7,14 +7,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -76,38 +72,6 @@ TEST_F(VideotaskdTest, HealthIsServing) {
     EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
   }
 }
-
-// The server runs on the allocator it was built with (server/heap.h): the
-// startup log names it and its settings, and a tcmalloc build has it mapped.
-TEST_F(VideotaskdTest, RunsOnTheHeapItWasBuiltWith) {
-  // /proc files report no size: read them as a stream.
-  std::ifstream file(absl::StrCat("/proc/", daemon_.pid(), "/maps"));
-  ASSERT_TRUE(file.is_open());
-  std::stringstream maps;
-  maps << file.rdbuf();
-#ifdef VT_TCMALLOC
-  EXPECT_THAT(daemon_.Log(), HasSubstr("heap: tcmalloc, thread caches 2048 KiB in all, freed "
-                                       "pages returned at once"));
-  EXPECT_THAT(maps.str(), HasSubstr("libtcmalloc"));
-#else
-  EXPECT_THAT(daemon_.Log(), HasSubstr("heap: the system malloc, 2 arenas"));
-  EXPECT_THAT(maps.str(), Not(HasSubstr("libtcmalloc")));
-#endif
-}
-
-#ifdef VT_TCMALLOC
-// The allocator's own environment variable chooses over the server's setting.
-TEST(VideotaskdHeapTest, TheEnvironmentSetsTheThreadCaches) {
-  TempDir tmp;
-  Daemon daemon(VT_VIDEOTASKD_PATH, tmp.path());
-  ASSERT_EQ(::setenv("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES", "8388608", 1), 0);
-  std::string error;
-  bool started = daemon.Start({"--data_dir=" + tmp.path() + "/data"}, &error);
-  ::unsetenv("TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES");
-  ASSERT_TRUE(started) << error;
-  EXPECT_THAT(daemon.Log(), HasSubstr("heap: tcmalloc, thread caches 8192 KiB in all"));
-}
-#endif
 
 TEST_F(VideotaskdTest, ReflectionDescribesTheService) {
   auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);

@@ -32,7 +32,6 @@ class Daemon {
   // still running at the timeout.
   int Wait(absl::Duration timeout = absl::Seconds(30));
 
-  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   // The HTTP port (--http_listen=127.0.0.1:0 unless `args` say otherwise);
   // 0 when it is off.
