@@ -4,11 +4,11 @@
 
 #include <utility>
 
+#include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/files.h"
-#include "absl/memory/memory.h"
 #include "common/thread_name.h"
 
 namespace videotask::http {
