@@ -21,6 +21,13 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>((micros % 1'000'000) * 1000));
 }
 
+void SetError(const TaskError& error, v1::Error& out) {
+  out.set_code(error.code);
+  if (!error.message.empty()) out.set_message(error.message);
+  out.set_retryable(error.retryable);
+  if (!error.provider_code.empty()) out.set_provider_code(error.provider_code);
+}
+
 void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   int64_t millis = absl::ToInt64Milliseconds(d);
   out->set_seconds(millis / 1000);
@@ -72,10 +79,11 @@ std::optional<TaskState> StateFromProto(v1::State state) {
   return TaskStateFromInt(static_cast<int>(state));
 }
 
-v1::TaskSpec SpecToProto(const TaskSpec& spec) {
-  v1::TaskSpec out;
+void SpecToProto(const TaskSpec& spec, v1::TaskSpec& out) {
+  // A proto3 string left empty is the default; setting one allocates even
+  // when empty, so the fields that are often empty are set only when not.
   out.set_backend(spec.backend);
-  out.set_model(spec.model);
+  if (!spec.model.empty()) out.set_model(spec.model);
   v1::ImageInput* image = out.mutable_image();
   switch (spec.image.source) {
     case ImageSource::kUri:
@@ -88,49 +96,46 @@ v1::TaskSpec SpecToProto(const TaskSpec& spec) {
     case ImageSource::kNone:
       break;
   }
-  image->set_filename(spec.image.filename);
-  image->set_mime_type(spec.image.mime_type);
-  out.set_prompt_text(spec.prompt_text);
-  out.set_ratio(spec.ratio);
+  if (!spec.image.filename.empty()) image->set_filename(spec.image.filename);
+  if (!spec.image.mime_type.empty()) image->set_mime_type(spec.image.mime_type);
+  if (!spec.prompt_text.empty()) out.set_prompt_text(spec.prompt_text);
+  if (!spec.ratio.empty()) out.set_ratio(spec.ratio);
   out.set_duration_seconds(spec.duration_seconds);
   if (spec.seed.has_value()) out.set_seed(*spec.seed);
-  out.set_target_filename_stub(spec.target_filename_stub);
+  if (!spec.target_filename_stub.empty()) out.set_target_filename_stub(spec.target_filename_stub);
   for (const auto& [k, v] : spec.labels) (*out.mutable_labels())[k] = v;
   for (const auto& [k, v] : spec.model_options) (*out.mutable_model_options())[k] = v;
   out.set_priority(spec.priority);
-  out.set_public_figure_threshold(spec.public_figure_threshold);
-  out.set_notify_url(spec.notify_url);
+  if (!spec.public_figure_threshold.empty()) {
+    out.set_public_figure_threshold(spec.public_figure_threshold);
+  }
+  if (!spec.notify_url.empty()) out.set_notify_url(spec.notify_url);
   for (const std::string& event : spec.notify_events) out.add_notify_events(event);
-  return out;
 }
 
-v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
-  v1::Task out;
+void TaskToProto(const Task& task, const std::string& wait_reason, v1::Task& out) {
   out.set_id(task.id);
-  out.set_request_id(task.request_id);
-  *out.mutable_spec() = SpecToProto(task.spec);
+  if (!task.request_id.empty()) out.set_request_id(task.request_id);
+  SpecToProto(task.spec, *out.mutable_spec());
   out.set_state(StateToProto(task.state));
-  out.set_provider_task_id(task.provider_task_id);
-  out.set_provider_status(task.state == TaskState::kQueued && !wait_reason.empty()
-                              ? wait_reason
-                              : task.provider_status);
+  if (!task.provider_task_id.empty()) out.set_provider_task_id(task.provider_task_id);
+  const std::string& provider_status =
+      task.state == TaskState::kQueued && !wait_reason.empty() ? wait_reason
+                                                               : task.provider_status;
+  if (!provider_status.empty()) out.set_provider_status(provider_status);
   out.set_progress(task.progress);
-  out.set_target_filename_stub(task.target_filename_stub);
-  out.set_output_path(task.output_path);
-  out.set_output_size_bytes(task.output_size_bytes);
-  out.set_output_sha256(task.output_sha256);
-  if (!task.output_path.empty()) out.set_output_mime_type("video/mp4");
-  if (!task.error.empty()) {
-    v1::Error* error = out.mutable_error();
-    error->set_code(task.error.code);
-    error->set_message(task.error.message);
-    error->set_retryable(task.error.retryable);
-    error->set_provider_code(task.error.provider_code);
+  if (!task.target_filename_stub.empty()) out.set_target_filename_stub(task.target_filename_stub);
+  if (!task.output_path.empty()) {
+    out.set_output_path(task.output_path);
+    out.set_output_mime_type("video/mp4");
   }
+  out.set_output_size_bytes(task.output_size_bytes);
+  if (!task.output_sha256.empty()) out.set_output_sha256(task.output_sha256);
+  if (!task.error.empty()) SetError(task.error, *out.mutable_error());
   out.set_attempt_count(task.attempt_count);
-  out.set_image_sha256(task.image_sha256);
+  if (!task.image_sha256.empty()) out.set_image_sha256(task.image_sha256);
   out.set_caller(task.caller);
-  out.set_reused_from(task.reused_from);
+  if (!task.reused_from.empty()) out.set_reused_from(task.reused_from);
   out.set_estimated_cost_usd(MicrosToUsd(task.estimated_cost_micros));
   SetTime(task.create_time, out.mutable_create_time());
   SetTime(task.update_time, out.mutable_update_time());
@@ -141,11 +146,16 @@ v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
       task.next_attempt_time != absl::InfiniteFuture()) {
     SetTime(task.next_attempt_time, out.mutable_next_attempt_time());
   }
-  for (const TaskAttempt& attempt : task.attempts) *out.add_attempts() = AttemptToProto(attempt);
-  *out.add_attempts() = AttemptToProto(CurrentTry(task));
+  for (const TaskAttempt& attempt : task.attempts) AttemptToProto(attempt, *out.add_attempts());
+  AttemptToProto(CurrentTry(task), *out.add_attempts());
   if (task.output_removed_time != absl::InfinitePast()) {
     SetTime(task.output_removed_time, out.mutable_output_removed_time());
   }
+}
+
+v1::Task TaskToProto(const Task& task, const std::string& wait_reason) {
+  v1::Task out;
+  TaskToProto(task, wait_reason, out);
   return out;
 }
 
@@ -170,22 +180,14 @@ v1::WebhookDelivery DeliveryToProto(const store::OutboxMessage& m) {
   return out;
 }
 
-v1::Attempt AttemptToProto(const TaskAttempt& attempt) {
-  v1::Attempt out;
-  out.set_provider_task_id(attempt.provider_task_id);
+void AttemptToProto(const TaskAttempt& attempt, v1::Attempt& out) {
+  if (!attempt.provider_task_id.empty()) out.set_provider_task_id(attempt.provider_task_id);
   if (attempt.start_time != absl::InfinitePast()) {
     SetTime(attempt.start_time, out.mutable_start_time());
   }
   if (attempt.end_time != absl::InfinitePast()) SetTime(attempt.end_time, out.mutable_end_time());
   out.set_state(StateToProto(attempt.state));
-  if (!attempt.error.empty()) {
-    v1::Error* error = out.mutable_error();
-    error->set_code(attempt.error.code);
-    error->set_message(attempt.error.message);
-    error->set_retryable(attempt.error.retryable);
-    error->set_provider_code(attempt.error.provider_code);
-  }
-  return out;
+  if (!attempt.error.empty()) SetError(attempt.error, *out.mutable_error());
 }
 
 void SetPause(const store::BackendPause& pause, v1::BackendInfo& info) {

@@ -21,12 +21,15 @@ namespace v1 = ::videotask::v1;
 v1::State StateToProto(TaskState state);
 std::optional<TaskState> StateFromProto(v1::State state);
 
-v1::TaskSpec SpecToProto(const TaskSpec& spec);
+// The *ToProto functions that take `out` fill it in place, so a message
+// that lives on a protobuf arena (a reply) is built there, not copied in.
+void SpecToProto(const TaskSpec& spec, v1::TaskSpec& out);
 // `wait_reason` fills provider_status of a QUEUED task.
+void TaskToProto(const Task& task, const std::string& wait_reason, v1::Task& out);
 v1::Task TaskToProto(const Task& task, const std::string& wait_reason);
 
 // One try of a task (TaskToProto lists the earlier ones, then the current).
-v1::Attempt AttemptToProto(const TaskAttempt& attempt);
+void AttemptToProto(const TaskAttempt& attempt, v1::Attempt& out);
 
 // One webhook message as the task shows it (URL without query or user info).
 v1::WebhookDelivery DeliveryToProto(const store::OutboxMessage& message);

@@ -174,7 +174,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::RetryTask(grpc::CallbackServerCo
     retry.confirm_possible_duplicate = request->confirm_possible_duplicate();
     retry.adopt_provider_task_id = request->adopt_provider_task_id();
     absl::StatusOr<Task> task = engine_.Retry(request->id(), std::move(retry));
-    if (task.ok()) *reply = Describe(*task);
+    if (task.ok()) Describe(*task, *reply);
     reactor->Finish(ToGrpcStatus(task.status()));
   });
   return reactor;

@@ -164,7 +164,10 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
     latest_version_ = change->task().version;
     latest_ = change;
     if (IsTerminal(change->task().state)) {
-      *reply_ = *Reply(service_, *change);
+      // Built in place: the reply lives on the call's arena, and a waiter
+      // is most often its task's only subscriber, so there is no shared
+      // reply to copy from.
+      service_.Describe(change->task(), *reply_);
       finished_ = true;
       Finish(grpc::Status::OK);
     }
@@ -175,7 +178,7 @@ class WaitReactor final : public grpc::ServerUnaryReactor, public Drainable {
     if (finished_) return;
     finished_ = true;
     if (latest_ != nullptr) {
-      *reply_ = *Reply(service_, *latest_);
+      service_.Describe(latest_->task(), *reply_);
       Finish(grpc::Status::OK);
     } else {
       Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the task could not be read"));

@@ -79,7 +79,13 @@ VideoTaskServiceImpl::VideoTaskServiceImpl(engine::Engine& engine, store::TaskSt
       validator_(validator),
       blocking_(blocking),
       wall_clock_(wall_clock),
-      tokens_(std::move(tokens)) {}
+      tokens_(std::move(tokens)) {
+  SetMessageAllocatorFor_ListTasks(&list_messages_);
+  SetMessageAllocatorFor_GetTask(&get_messages_);
+  SetMessageAllocatorFor_SubmitTask(&submit_messages_);
+  SetMessageAllocatorFor_BatchSubmitTasks(&batch_messages_);
+  SetMessageAllocatorFor_WaitTask(&wait_messages_);
+}
 
 VideoTaskServiceImpl::~VideoTaskServiceImpl() = default;
 
@@ -97,6 +103,10 @@ std::string VideoTaskServiceImpl::CallerOf(const grpc::CallbackServerContext& ct
 
 v1::Task VideoTaskServiceImpl::Describe(const Task& task) const {
   return TaskToProto(task, engine_.DescribeWait(task));
+}
+
+void VideoTaskServiceImpl::Describe(const Task& task, v1::Task& out) const {
+  TaskToProto(task, engine_.DescribeWait(task), out);
 }
 
 void VideoTaskServiceImpl::BeginDrain() {
@@ -134,7 +144,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
     }
     task->task.caller = caller;
     if (request->validate_only()) {
-      *reply = TaskToProto(task->task, "");
+      TaskToProto(task->task, "", *reply);
       reactor->Finish(grpc::Status::OK);
       return;
     }
@@ -145,7 +155,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::SubmitTask(grpc::CallbackServerC
         reactor->Finish(ToGrpcStatus(results[0].status()));
         return;
       }
-      *reply = Describe(results[0]->task);
+      Describe(results[0]->task, *reply);
       reactor->Finish(grpc::Status::OK);
     });
   });
@@ -182,7 +192,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
       if (!task.ok()) {
         *result->mutable_error() = StatusToError(task.status());
       } else if (item.validate_only()) {
-        *result->mutable_task() = TaskToProto(task->task, "");
+        TaskToProto(task->task, "", *result->mutable_task());
       } else {
         tasks.push_back(*std::move(task));
         index.push_back(i);
@@ -197,7 +207,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::BatchSubmitTasks(
       for (size_t i = 0; i < results.size(); ++i) {
         v1::BatchSubmitResult* result = reply->mutable_results(index[i]);
         if (results[i].ok()) {
-          *result->mutable_task() = Describe(results[i]->task);
+          Describe(results[i]->task, *result->mutable_task());
         } else {
           *result->mutable_error() = StatusToError(results[i].status());
         }
@@ -237,7 +247,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::GetTask(grpc::CallbackServerCont
   if (status.ok()) {
     absl::StatusOr<Task> task = store_.Get(request->id());  // a short indexed read
     status = task.status();
-    if (task.ok()) *reply = Describe(*task);
+    if (task.ok()) Describe(*task, *reply);
     if (task.ok()) status = AddDeliveries(*reply);
   }
   reactor->Finish(ToGrpcStatus(status));
@@ -300,7 +310,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::ListTasks(grpc::CallbackServerCo
     reactor->Finish(ToGrpcStatus(page.status()));
     return reactor;
   }
-  for (const Task& task : page->tasks) *reply->add_tasks() = Describe(task);
+  for (const Task& task : page->tasks) Describe(task, *reply->add_tasks());
   if (page->has_more && !page->tasks.empty()) {
     const Task& last = page->tasks.back();
     reply->set_next_page_token(EncodePageToken({last.create_time, last.id}, digest));
@@ -320,7 +330,7 @@ grpc::ServerUnaryReactor* VideoTaskServiceImpl::CancelTask(grpc::CallbackServerC
   }
   blocking_.Schedule([this, request, reply, reactor] {
     absl::StatusOr<Task> task = engine_.Cancel(request->id());
-    if (task.ok()) *reply = Describe(*task);
+    if (task.ok()) Describe(*task, *reply);
     reactor->Finish(ToGrpcStatus(task.status()));
   });
   return reactor;

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/executor.h"
 #include "common/timer_queue.h"
+#include "server/api/arena_messages.h"
 #include "server/api/validation.h"
 #include "server/auth/auth.h"
 #include "server/engine/engine.h"
@@ -64,6 +65,7 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   TimerQueue& timers() { return timers_; }
   const Clock& wall_clock() const { return wall_clock_; }
   v1::Task Describe(const Task& task) const;
+  void Describe(const Task& task, v1::Task& out) const;  // fills `out` in place
   // The task's webhook deliveries (GetTask only: one more indexed read).
   absl::Status AddDeliveries(v1::Task& task);
 
@@ -126,6 +128,12 @@ class VideoTaskServiceImpl final : public v1::VideoTaskService::CallbackService 
   const Clock& wall_clock_;
   const std::shared_ptr<const auth::TokenChecker> tokens_;
   TimerQueue timers_{wall_clock_};  // WaitTask timeouts
+  // The calls whose replies are built in place on an arena (arena_messages.h).
+  ArenaMessageAllocator<v1::ListTasksRequest, v1::ListTasksResponse> list_messages_;
+  ArenaMessageAllocator<v1::GetTaskRequest, v1::Task> get_messages_;
+  ArenaMessageAllocator<v1::SubmitTaskRequest, v1::Task> submit_messages_;
+  ArenaMessageAllocator<v1::BatchSubmitTasksRequest, v1::BatchSubmitTasksResponse> batch_messages_;
+  ArenaMessageAllocator<v1::WaitTaskRequest, v1::Task> wait_messages_;
 
   absl::Mutex mu_;
   absl::flat_hash_set<Drainable*> streams_ ABSL_GUARDED_BY(mu_);

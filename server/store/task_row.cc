@@ -164,15 +164,63 @@ std::optional<std::string> UrlsToJson(const std::vector<std::string>& urls) {
   return DumpJson(j);
 }
 
+namespace {
+
+// Reads a flat JSON object of strings straight into a map, without the
+// document tree nlohmann::json::parse would build first: every listed task
+// reads its labels and model options, so this is on the list path.
+class StringMapReader final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit StringMapReader(std::map<std::string, std::string>& out) : out_(out) {}
+
+  bool start_object(std::size_t) override { return depth_++ == 0 || Fail(kNotStrings); }
+  bool end_object() override { return --depth_ >= 0; }
+  bool key(string_t& key) override {
+    key_ = std::move(key);
+    return true;
+  }
+  bool string(string_t& value) override {
+    if (depth_ != 1) return Fail(kNotObject);
+    out_.insert_or_assign(std::move(key_), std::move(value));
+    return true;
+  }
+  bool null() override { return Fail(Value()); }
+  bool boolean(bool) override { return Fail(Value()); }
+  bool number_integer(number_integer_t) override { return Fail(Value()); }
+  bool number_unsigned(number_unsigned_t) override { return Fail(Value()); }
+  bool number_float(number_float_t, const string_t&) override { return Fail(Value()); }
+  bool binary(binary_t&) override { return Fail(Value()); }
+  bool start_array(std::size_t) override { return Fail(Value()); }
+  bool end_array() override { return Fail(Value()); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return Fail(kNotObject);
+  }
+
+  const char* error() const { return error_; }
+
+ private:
+  static constexpr const char* kNotObject = "stored labels are not a JSON object";
+  static constexpr const char* kNotStrings = "stored label value is not a string";
+
+  const char* Value() const { return depth_ == 0 ? kNotObject : kNotStrings; }
+  bool Fail(const char* error) {
+    if (error_ == nullptr) error_ = error;
+    return false;
+  }
+
+  std::map<std::string, std::string>& out_;
+  std::string key_;
+  int depth_ = 0;
+  const char* error_ = nullptr;
+};
+
+}  // namespace
+
 absl::Status ParseLabels(const std::string& text, std::map<std::string, std::string>& out) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InternalError("stored labels are not a JSON object");
-  }
-  for (const auto& [key, value] : j.items()) {
-    if (!value.is_string()) return absl::InternalError("stored label value is not a string");
-    out.emplace(key, value.get<std::string>());
-  }
+  StringMapReader reader(out);
+  bool ok = nlohmann::json::sax_parse(text, &reader);
+  if (reader.error() != nullptr) return absl::InternalError(reader.error());
+  if (!ok) return absl::InternalError("stored labels are not a JSON object");
   return absl::OkStatus();
 }
 

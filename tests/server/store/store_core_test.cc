@@ -3,6 +3,8 @@
 // covered by the conformance suite (store_conformance.cc) on each store.
 #include <cstdint>
 #include <iterator>
+#include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -175,6 +177,32 @@ TEST(TaskRowTest, BadStoredValuesAreInternalErrors) {
   WriteTaskRow(t, bad_state);
   EXPECT_THAT(ReadTaskRow(bad_state).status(),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("bad state")));
+}
+
+TEST(TaskRowTest, StoredLabelsParseBackOrFailClearly) {
+  const std::map<std::string, std::string> labels = {
+      {"team", "t3"}, {"note", "a \"q\" \u00e9"}, {"e", ""}};
+  std::optional<std::string> json = LabelsToJson(labels);
+  ASSERT_TRUE(json.has_value());
+  std::map<std::string, std::string> back;
+  VT_ASSERT_OK(ParseLabels(*json, back));
+  EXPECT_EQ(back, labels);
+  back.clear();
+  VT_ASSERT_OK(ParseLabels(R"({"k":"first","k":"last"})", back));
+  EXPECT_EQ(back, (std::map<std::string, std::string>{{"k", "last"}}));
+  for (const char* bad : {"", "[]", "\"text\"", "{\"k\":\"v\"", "{\"k\":\"v\"} x", "nul"}) {
+    back.clear();
+    EXPECT_THAT(ParseLabels(bad, back),
+                StatusIs(absl::StatusCode::kInternal, "stored labels are not a JSON object"))
+        << bad;
+  }
+  for (const char* bad : {R"({"k":1})", R"({"k":null})", R"({"k":{"x":"y"}})", R"({"k":["v"]})",
+                          R"({"k":true})", R"({"a":"b","k":2.5})"}) {
+    back.clear();
+    EXPECT_THAT(ParseLabels(bad, back),
+                StatusIs(absl::StatusCode::kInternal, "stored label value is not a string"))
+        << bad;
+  }
 }
 
 TEST(TaskRowTest, UpdateBindsIdVersionThenTheMutableColumns) {
