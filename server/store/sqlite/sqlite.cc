@@ -151,6 +151,14 @@ absl::StatusOr<Database> Database::Open(const std::string& path, int flags) {
     return status;  // impl's destructor closes the half-open handle
   }
   sqlite3_extended_result_codes(impl->db, 1);
+  // Plans are chosen without looking at bound values (the query planner
+  // stability guarantee). Without it, SQLite decides whether a partial
+  // index (`WHERE state = 1`) fits a term like `state = ?` by the value
+  // bound, and marks the statement to be prepared again whenever that
+  // parameter is bound anew: every ListTasks by state was parsed and
+  // planned on each call, about a sixth of its CPU.
+  rc = sqlite3_db_config(impl->db, SQLITE_DBCONFIG_ENABLE_QPSG, 1, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(impl->db, rc, absl::StrCat("configure ", path));
   return Database(std::move(impl));
 }
 

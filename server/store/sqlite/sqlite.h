@@ -97,7 +97,9 @@ class Query {
 // statements) when destroyed.
 class Database {
  public:
-  // `flags` are sqlite3_open_v2 flags (SQLITE_OPEN_READWRITE | ...).
+  // `flags` are sqlite3_open_v2 flags (SQLITE_OPEN_READWRITE | ...). Plans
+  // do not depend on bound values (SQLITE_DBCONFIG_ENABLE_QPSG), so cached
+  // statements are not prepared again when they are bound anew.
   static absl::StatusOr<Database> Open(const std::string& path, int flags);
 
   Database(Database&&) noexcept;

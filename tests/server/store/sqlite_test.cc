@@ -119,6 +119,48 @@ TEST_F(SqliteTest, DatabaseMovesKeepStatements) {
   EXPECT_EQ(v, 7);
 }
 
+// How many times SQLite prepared a statement again while it was stepped
+// with new bindings. Its `state = ?1` is compared with the partial index's
+// WHERE, as in the store's task queries.
+int RepreparesOverBindings(sqlite3* db) {
+  const char* script =
+      "CREATE TABLE r (state INTEGER NOT NULL, at INTEGER NOT NULL);"
+      "CREATE INDEX r_state ON r (state, at);"
+      "CREATE INDEX r_queued ON r (at) WHERE state = 1;"
+      "INSERT INTO r VALUES (1, 10), (7, 20), (1, 30), (2, 40);";
+  EXPECT_EQ(sqlite3_exec(db, script, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v3(db, "SELECT at FROM r WHERE state = ?1 AND at < ?2 LIMIT 5", -1,
+                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr),
+            SQLITE_OK);
+  for (int page = 0; page < 10; ++page) {
+    sqlite3_bind_int(stmt, 1, 7);
+    sqlite3_bind_int(stmt, 2, 100 - page);
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+    }
+    sqlite3_reset(stmt);
+  }
+  const int reprepares = sqlite3_stmt_status(stmt, SQLITE_STMTSTATUS_REPREPARE, 0);
+  sqlite3_finalize(stmt);
+  return reprepares;
+}
+
+TEST(SqliteOpenTest, CachedStatementsAreNotPreparedAgainForNewBindings) {
+  ::videotask::testing::TempDir tmp;
+  VT_ASSERT_OK_AND_ASSIGN(
+      Database db, Database::Open(tmp.path() + "/q.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  EXPECT_EQ(RepreparesOverBindings(db.handle()), 0);
+  // The same on a connection opened without Database::Open's settings:
+  // SQLite decides whether the partial index fits by the bound value, so
+  // each new binding makes it prepare the statement again.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2((tmp.path() + "/raw.db").c_str(), &raw,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+            SQLITE_OK);
+  EXPECT_GE(RepreparesOverBindings(raw), 9);
+  sqlite3_close(raw);
+}
+
 TEST(SqliteOpenTest, MissingFileWithoutCreateFails) {
   ::videotask::testing::TempDir tmp;
   EXPECT_THAT(Database::Open(tmp.path() + "/nope/x.db", SQLITE_OPEN_READWRITE),
