@@ -143,7 +143,30 @@ Database::Database(Database&&) noexcept = default;
 Database& Database::operator=(Database&&) noexcept = default;
 Database::~Database() = default;
 
+namespace {
+
+// Process-wide settings, made once before the first connection opens
+// (sqlite3_config refuses them after SQLite has initialized).
+//
+// Memory statistics off: with them on, every allocation and free SQLite
+// makes takes one process-wide mutex to count bytes, shared by the writer
+// and every reader; end to end that lock was about 8 % of the server's CPU.
+// Nothing here reads sqlite3_memory_used() or sets a soft heap limit.
+void ConfigureProcessOnce() {
+  static const bool configured = [] {
+    int rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    // SQLITE_MISUSE: something in this process initialized SQLite first;
+    // the defaults stay, which is correct, only slower.
+    if (rc != SQLITE_OK) VT_LOG_DEBUG("sqlite3_config(MEMSTATUS) kept: {}", sqlite3_errstr(rc));
+    return true;
+  }();
+  (void)configured;
+}
+
+}  // namespace
+
 absl::StatusOr<Database> Database::Open(const std::string& path, int flags) {
+  ConfigureProcessOnce();
   auto impl = std::make_unique<Impl>();
   int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
   if (rc != SQLITE_OK) {

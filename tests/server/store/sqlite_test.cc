@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/temp_dir.h"
 
@@ -159,6 +160,22 @@ TEST(SqliteOpenTest, CachedStatementsAreNotPreparedAgainForNewBindings) {
             SQLITE_OK);
   EXPECT_GE(RepreparesOverBindings(raw), 9);
   sqlite3_close(raw);
+}
+
+// SQLite's memory statistics take one process-wide mutex on every
+// allocation and free; Database::Open turns them off before the first
+// connection. With them on, an open connection that ran statements has
+// bytes counted here.
+TEST(SqliteOpenTest, AllocationsAreNotCountedUnderAProcessWideLock) {
+  ::videotask::testing::TempDir tmp;
+  VT_ASSERT_OK_AND_ASSIGN(
+      Database db, Database::Open(tmp.path() + "/m.db", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  VT_ASSERT_OK(db.Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"));
+  for (int i = 0; i < 100; ++i) {
+    VT_ASSERT_OK(db.Exec(absl::StrCat("INSERT INTO t VALUES ('k", i, "', '", std::string(500, 'v'),
+                                      "')")));
+  }
+  EXPECT_EQ(sqlite3_memory_used(), 0);
 }
 
 TEST(SqliteOpenTest, MissingFileWithoutCreateFails) {
