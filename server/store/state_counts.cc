@@ -115,15 +115,30 @@ absl::StatusOr<std::vector<StateCount>> ReadStateCounts(SqlSession& session,
   return counts;
 }
 
+std::string OldestQueuedSql(const Dialect& dialect) {
+  if (dialect.kind() == Dialect::Kind::kPostgres) {
+    return absl::StrCat("SELECT create_time FROM tasks WHERE state = 1 AND backend = ",
+                        dialect.Param(1, "text"), " ORDER BY create_time LIMIT 1");
+  }
+  // SQLite reads the backend's range of tasks_caller_claim, which holds
+  // only QUEUED tasks and their create_time, without the table. With the
+  // statistics of a large store its planner would take tasks_queued_next
+  // instead, read every QUEUED task of the backend from the table and sort
+  // them (0.5 s at 90,000 queued, on every gauge refresh and dashboard
+  // load); walking tasks_state_list in create_time order instead is quick
+  // for a backend with old tasks but reads the whole queue from the table
+  // for one whose tasks are all recent.
+  return "SELECT MIN(create_time) FROM tasks INDEXED BY tasks_caller_claim"
+         " WHERE state = 1 AND backend = ?1";
+}
+
 absl::StatusOr<std::vector<OldestQueued>> ReadOldestQueued(SqlSession& session,
                                                           const Dialect& dialect) {
   // Backends with QUEUED tasks come from the counts; each oldest is one
-  // walk of the (state, create_time) index.
+  // read of an index (OldestQueuedSql).
   VT_ASSIGN_OR_RETURN(std::vector<StateCount> counts, ReadStateCounts(session, dialect));
   std::vector<OldestQueued> oldest;
-  const std::string sql = absl::StrCat(
-      "SELECT create_time FROM tasks WHERE state = 1 AND backend = ", dialect.Param(1, "text"),
-      " ORDER BY create_time LIMIT 1");
+  const std::string sql = OldestQueuedSql(dialect);
   for (const StateCount& c : counts) {
     if (c.state != TaskState::kQueued || c.count <= 0) continue;
     OldestQueued o;

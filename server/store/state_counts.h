@@ -33,6 +33,9 @@ absl::Status FoldStateDeltas(SqlSession& session, const Dialect& dialect);
 absl::StatusOr<std::vector<StateCount>> ReadStateCounts(SqlSession& session,
                                                         const Dialect& dialect);
 
+// The statement ReadOldestQueued runs per backend (parameter 1: backend).
+std::string OldestQueuedSql(const Dialect& dialect);
+
 // The create_time of the oldest QUEUED task of each backend that has one.
 absl::StatusOr<std::vector<OldestQueued>> ReadOldestQueued(SqlSession& session,
                                                           const Dialect& dialect);

@@ -73,7 +73,13 @@ constexpr char kDeletable[] = "state BETWEEN 5 AND 7 AND provider_cancel_pending
 std::string DeleteEndedSql(const Dialect& d) {
   // SKIP LOCKED: replicas running retention at once split the rows.
   const bool pg = d.kind() == Dialect::Kind::kPostgres;
-  return absl::StrCat("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks WHERE ", kDeletable,
+  // SQLite is held to tasks_ended, the index in this order. With the
+  // statistics of a large store (most tasks ended) its planner takes the
+  // state range of tasks_state_list instead and sorts every ended task for
+  // each batch: 1.6 s on the writer per batch at 1,000,000 tasks, 0.65 s
+  // when nothing is old, against under a millisecond.
+  return absl::StrCat("DELETE FROM tasks WHERE id IN (SELECT id FROM tasks",
+                      pg ? "" : " INDEXED BY tasks_ended", " WHERE ", kDeletable,
                       " AND end_time < ", d.Param(1), " ORDER BY end_time, id LIMIT ",
                       d.Param(2), pg ? " FOR UPDATE SKIP LOCKED" : "", ") RETURNING ",
                       TaskColumnList());
