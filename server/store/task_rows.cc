@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "common/text.h"
 #include "server/store/reuse_key.h"
+#include "server/store/state_counts.h"
 #include "server/store/store_util.h"
 
 namespace videotask::store::internal {
@@ -245,11 +246,14 @@ absl::StatusOr<absl::Time> TaskTable::NextQueuedTime(SqlSession& session,
 }
 
 absl::StatusOr<int64_t> TaskTable::CountQueued(SqlSession& session) const {
+  // From the per-backend counts the triggers keep, not COUNT(*): that reads
+  // one index entry per QUEUED task (34 ms at 175,000 queued, 0.6 s cold),
+  // and submits ask for it every second.
+  VT_ASSIGN_OR_RETURN(std::vector<StateCount> counts, ReadStateCounts(session, sql_.dialect));
   int64_t count = 0;
-  VT_RETURN_IF_ERROR(session.Query(sql_.count_queued, NoParams, [&](const RowReader& row) {
-    count = row.Int(0);
-    return absl::OkStatus();
-  }));
+  for (const StateCount& c : counts) {
+    if (c.state == TaskState::kQueued) count += c.count;
+  }
   return count;
 }
 

@@ -107,7 +107,6 @@ TaskStatements::TaskStatements(const Dialect& d)
       // NULLS FIRST is SQLite's default order, spelled out for PostgreSQL.
       next_queued(absl::StrCat("SELECT next_attempt_time FROM tasks WHERE state = 1 AND backend = ",
                                d.Param(1), " ORDER BY next_attempt_time NULLS FIRST LIMIT 1")),
-      count_queued("SELECT COUNT(*) FROM tasks WHERE state = 1"),
       image_in_use(absl::StrCat("SELECT 1 FROM tasks WHERE image_sha256 = ", d.Param(1),
                                 " AND image_sha256 <> '' AND state <> 5 LIMIT 1")),
       read_blob(absl::StrCat("SELECT data FROM blobs WHERE sha256 = ", d.Param(1))),

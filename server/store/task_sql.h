@@ -32,7 +32,6 @@ struct TaskStatements {
   const std::string list_recoverable;  // owner, now
   const std::string renew;             // owner, lease_expiry
   const std::string next_queued;       // backend -> next_attempt_time
-  const std::string count_queued;      // -> count
   const std::string image_in_use;      // sha256 -> a row when a task not SUCCEEDED uses it
   const std::string read_blob;         // sha256 -> data
   const std::string delete_blob;       // sha256

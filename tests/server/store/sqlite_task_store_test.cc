@@ -340,8 +340,9 @@ std::string PlanOf(sqlite::Database& db, const std::string& sql) {
 TEST_F(SqliteTaskStoreTest, RetentionAndQueueAgeReadOneIndexAtScale) {
   store_.reset();
   {
-    VT_ASSERT_OK_AND_ASSIGN(sqlite::Database db,
-                            sqlite::Database::Open(data_dir_ + "/videotask.db", SQLITE_OPEN_READWRITE));
+    VT_ASSERT_OK_AND_ASSIGN(
+        sqlite::Database db,
+        sqlite::Database::Open(data_dir_ + "/videotask.db", SQLITE_OPEN_READWRITE));
     VT_ASSERT_OK(db.ExecScript(
         "ANALYZE;\n"
         "DELETE FROM sqlite_stat1;\n"
