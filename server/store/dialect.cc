@@ -39,6 +39,11 @@ absl::string_view Dialect::ColumnType(SqlType type) const {
   return "TEXT";
 }
 
+std::string Dialect::IndexedBy(absl::string_view table, absl::string_view index) const {
+  if (kind_ == Kind::kSqlite) return absl::StrCat(table, " INDEXED BY ", index);
+  return std::string(table);
+}
+
 std::string Dialect::RowBefore(int time_param, int id_param, absl::string_view time_column,
                                absl::string_view id_column) const {
   if (kind_ == Kind::kSqlite) {

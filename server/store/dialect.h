@@ -48,6 +48,11 @@ class Dialect {
   // The column type for `type` in CREATE TABLE.
   absl::string_view ColumnType(SqlType type) const;
 
+  // `table` held to `index` where the engine allows naming one (SQLite's
+  // INDEXED BY: preparing fails if the index cannot serve the statement);
+  // PostgreSQL has no such clause and plans on its own statistics.
+  std::string IndexedBy(absl::string_view table, absl::string_view index) const;
+
   // A row-value comparison `(create_time, id) < (time, id)` that the
   // engine's planner turns into an index range; the columns may be named
   // (`l.create_time`, `l.task_id`).

@@ -116,10 +116,6 @@ absl::StatusOr<std::vector<StateCount>> ReadStateCounts(SqlSession& session,
 }
 
 std::string OldestQueuedSql(const Dialect& dialect) {
-  if (dialect.kind() == Dialect::Kind::kPostgres) {
-    return absl::StrCat("SELECT create_time FROM tasks WHERE state = 1 AND backend = ",
-                        dialect.Param(1, "text"), " ORDER BY create_time LIMIT 1");
-  }
   // SQLite reads the backend's range of tasks_caller_claim, which holds
   // only QUEUED tasks and their create_time, without the table. With the
   // statistics of a large store its planner would take tasks_queued_next
@@ -127,9 +123,12 @@ std::string OldestQueuedSql(const Dialect& dialect) {
   // them (0.5 s at 90,000 queued, on every gauge refresh and dashboard
   // load); walking tasks_state_list in create_time order instead is quick
   // for a backend with old tasks but reads the whole queue from the table
-  // for one whose tasks are all recent.
-  return "SELECT MIN(create_time) FROM tasks INDEXED BY tasks_caller_claim"
-         " WHERE state = 1 AND backend = ?1";
+  // for one whose tasks are all recent. PostgreSQL plans MIN as the first
+  // row of an index in create_time order (tasks_list or
+  // tasks_backend_list, read backward).
+  return absl::StrCat("SELECT MIN(create_time) FROM ",
+                      dialect.IndexedBy("tasks", "tasks_caller_claim"),
+                      " WHERE state = 1 AND backend = ", dialect.Param(1, "text"));
 }
 
 absl::StatusOr<std::vector<OldestQueued>> ReadOldestQueued(SqlSession& session,

@@ -66,27 +66,23 @@ std::string ClaimHeadSql(const Dialect& d) {
                       d.kind() == Dialect::Kind::kPostgres ? " FOR UPDATE SKIP LOCKED" : "");
 }
 
-// `tasks`, held to `index` on SQLite. For the statements that run unattended
-// (retention, the lease takeover scan) and read a partial index in its
-// order: with the statistics PRAGMA optimize writes for a large store, or
-// with none yet, SQLite's planner would take a state range of
-// tasks_state_list instead and sort every matching row on each run. At
-// 1,000,000 tasks: retention's batch 1.6 s on the writer (0.65 s with
-// nothing old), an output retention batch 0.35 s, a takeover scan 50-84 ms
-// on the dispatcher; each under a millisecond on its index.
-std::string TasksIndexedBy(const Dialect& d, absl::string_view index) {
-  return d.kind() == Dialect::Kind::kSqlite ? absl::StrCat("tasks INDEXED BY ", index) : "tasks";
-}
-
 // Terminal and not waiting for a provider cancel: a task retention may
 // delete.
 constexpr char kDeletable[] = "state BETWEEN 5 AND 7 AND provider_cancel_pending = 0";
 
+// The statements that run unattended (retention, the lease takeover scan)
+// name the partial index they read in its order (Dialect::IndexedBy): with
+// the statistics PRAGMA optimize writes for a large store, or with none
+// yet, SQLite's planner would take a state range of tasks_state_list
+// instead and sort every matching row on each run. At 1,000,000 tasks:
+// retention's batch 1.6 s on the writer (0.65 s with nothing old), an
+// output retention batch 0.35 s, a takeover scan 50-84 ms on the
+// dispatcher; each under a millisecond on its index.
 std::string DeleteEndedSql(const Dialect& d) {
   // SKIP LOCKED: replicas running retention at once split the rows.
   const bool pg = d.kind() == Dialect::Kind::kPostgres;
   return absl::StrCat("DELETE FROM tasks WHERE id IN (SELECT id FROM ",
-                      TasksIndexedBy(d, "tasks_ended"), " WHERE ", kDeletable,
+                      d.IndexedBy("tasks", "tasks_ended"), " WHERE ", kDeletable,
                       " AND end_time < ", d.Param(1), " ORDER BY end_time, id LIMIT ",
                       d.Param(2), pg ? " FOR UPDATE SKIP LOCKED" : "", ") RETURNING ",
                       TaskColumnList());
@@ -104,7 +100,7 @@ TaskStatements::TaskStatements(const Dialect& d)
       update(UpdateSql(d)),
       version_of(absl::StrCat("SELECT version FROM tasks WHERE id = ", d.Param(1))),
       list_recoverable(absl::StrCat(
-          "SELECT ", columns, " FROM ", TasksIndexedBy(d, "tasks_recoverable"),
+          "SELECT ", columns, " FROM ", d.IndexedBy("tasks", "tasks_recoverable"),
           " WHERE (state BETWEEN 2 AND 4 OR (state = 7 AND provider_cancel_pending = "
           "1)) AND (lease_owner = '' OR lease_owner = ",
           d.Param(1), " OR lease_expiry IS NULL OR lease_expiry <= ", d.Param(2),
@@ -123,7 +119,7 @@ TaskStatements::TaskStatements(const Dialect& d)
       delete_one(absl::StrCat("DELETE FROM tasks WHERE id = ", d.Param(1), " AND ", kDeletable,
                               " RETURNING ", columns)),
       list_kept_outputs(absl::StrCat(
-          "SELECT ", columns, " FROM ", TasksIndexedBy(d, "tasks_output_kept"),
+          "SELECT ", columns, " FROM ", d.IndexedBy("tasks", "tasks_output_kept"),
           " WHERE state = 5 AND output_path <> '' AND output_removed_time IS NULL"
           " AND end_time < ",
           d.Param(1), " ORDER BY end_time, id LIMIT ", d.Param(2))),

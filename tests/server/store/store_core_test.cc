@@ -224,6 +224,8 @@ TEST(DialectTest, PlaceholdersAndCasts) {
   EXPECT_EQ(Dialect::Postgres().ColumnType(SqlType::kBlob), "BYTEA");
   EXPECT_EQ(Dialect::Sqlite().ColumnType(SqlType::kBigInt), "INTEGER");
   EXPECT_EQ(Dialect::Postgres().ColumnType(SqlType::kKey), "TEXT COLLATE \"C\"");
+  EXPECT_EQ(Dialect::Sqlite().IndexedBy("tasks", "tasks_ended"), "tasks INDEXED BY tasks_ended");
+  EXPECT_EQ(Dialect::Postgres().IndexedBy("tasks", "tasks_ended"), "tasks");
 }
 
 TEST(TaskStatementsTest, RenderedOncePerDialect) {
