@@ -44,6 +44,11 @@ std::string Dialect::IndexedBy(absl::string_view table, absl::string_view index)
   return std::string(table);
 }
 
+std::string Dialect::ReturningRow(absl::string_view columns) const {
+  if (kind_ == Kind::kSqlite) return "";
+  return absl::StrCat(" RETURNING ", columns);
+}
+
 std::string Dialect::RowBefore(int time_param, int id_param, absl::string_view time_column,
                                absl::string_view id_column) const {
   if (kind_ == Kind::kSqlite) {

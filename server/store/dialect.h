@@ -53,6 +53,13 @@ class Dialect {
   // PostgreSQL has no such clause and plans on its own statistics.
   std::string IndexedBy(absl::string_view table, absl::string_view index) const;
 
+  // " RETURNING <columns>" for a hot single-row UPDATE, where the engine
+  // hands the changed row back cheaply; "" on SQLite, which first copies
+  // returned rows into a temporary b-tree (opened, filled and freed per
+  // statement), so reading the row back after the UPDATE costs less there
+  // (TaskStatements::read_back).
+  std::string ReturningRow(absl::string_view columns) const;
+
   // A row-value comparison `(create_time, id) < (time, id)` that the
   // engine's planner turns into an index range; the columns may be named
   // (`l.create_time`, `l.task_id`).

@@ -106,6 +106,14 @@ absl::StatusOr<std::vector<Task>> TaskTable::Select(SqlSession& session, const s
   return tasks;
 }
 
+absl::StatusOr<std::vector<Task>> TaskTable::UpdateRow(SqlSession& session, const std::string& sql,
+                                                       absl::string_view id,
+                                                       SqlSession::Bind bind) const {
+  if (sql_.read_back.empty()) return Select(session, sql, bind);
+  VT_RETURN_IF_ERROR(session.Exec(sql, bind));
+  return Select(session, sql_.read_back, [&](RowWriter& w) { w.Text(id); });
+}
+
 absl::StatusOr<Task> TaskTable::Get(SqlSession& session, absl::string_view id) const {
   VT_ASSIGN_OR_RETURN(std::vector<Task> tasks,
                       Select(session, sql_.select_by_id, [&](RowWriter& w) { w.Text(id); }));
@@ -315,7 +323,8 @@ absl::StatusOr<std::vector<Task>> TaskTable::Claim(SqlSession& session, absl::st
   VT_RETURN_IF_ERROR(budget.Prepare(session, queues));
   for (const std::string& id : PickFairly(std::move(queues), limit)) {
     if (!budget.Take(id)) continue;
-    VT_ASSIGN_OR_RETURN(std::vector<Task> tasks, Select(session, sql_.claim_one, [&](RowWriter& w) {
+    VT_ASSIGN_OR_RETURN(std::vector<Task> tasks,
+                        UpdateRow(session, sql_.claim_one, id, [&](RowWriter& w) {
                           w.Text(id).Text(owner).Time(lease_expiry).Int(CompareMicros(now));
                         }));
     // Gone only if another writer took it between the pick and now, which
@@ -501,9 +510,9 @@ absl::StatusOr<std::vector<Task>> TaskTable::ListFollowers(SqlSession& session,
 }
 
 absl::StatusOr<Task> TaskTable::Update(SqlSession& session, const Task& task) const {
-  VT_ASSIGN_OR_RETURN(std::vector<Task> stored, Select(session, sql_.update, [&](RowWriter& w) {
-                        WriteTaskUpdate(task, w);
-                      }));
+  VT_ASSIGN_OR_RETURN(std::vector<Task> stored,
+                      UpdateRow(session, sql_.update, task.id,
+                                [&](RowWriter& w) { WriteTaskUpdate(task, w); }));
   if (!stored.empty()) {
     // The compare-and-set held, so the row left the state `task` was read in.
     if (task.stored_state.has_value() && *task.stored_state != stored.front().state) {

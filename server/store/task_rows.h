@@ -82,6 +82,11 @@ class TaskTable {
   // The tasks a statement returns, in its order.
   absl::StatusOr<std::vector<Task>> Select(SqlSession& session, const std::string& sql,
                                            SqlSession::Bind bind) const;
+  // The row an UPDATE of task `id` (sql_.update or sql_.claim_one) changed,
+  // returned by the statement or read back after it (TaskStatements::
+  // read_back); none when it changed no row.
+  absl::StatusOr<std::vector<Task>> UpdateRow(SqlSession& session, const std::string& sql,
+                                              absl::string_view id, SqlSession::Bind bind) const;
 
   // task_store.h's contracts, on one session.
   absl::StatusOr<Task> Get(SqlSession& session, absl::string_view id) const;

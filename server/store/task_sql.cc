@@ -42,7 +42,7 @@ std::string UpdateSql(const Dialect& d) {
   }
   return absl::StrCat("UPDATE tasks SET ", absl::StrJoin(sets, ", "),
                       ", version = version + 1 WHERE id = ", d.Param(1),
-                      " AND version = ", d.Param(2), " RETURNING ", TaskColumnList());
+                      " AND version = ", d.Param(2), d.ReturningRow(TaskColumnList()));
 }
 
 // A loose index scan of tasks_caller_claim: one index probe per caller.
@@ -98,6 +98,10 @@ TaskStatements::TaskStatements(const Dialect& d)
       select_by_request_id(absl::StrCat("SELECT ", columns, " FROM tasks WHERE request_id = ",
                                         d.Param(1), " AND request_id <> ''")),
       update(UpdateSql(d)),
+      read_back(d.ReturningRow(columns).empty()
+                    ? absl::StrCat("SELECT ", columns, " FROM tasks WHERE id = ", d.Param(1),
+                                   " AND changes() = 1")
+                    : ""),
       version_of(absl::StrCat("SELECT version FROM tasks WHERE id = ", d.Param(1))),
       list_recoverable(absl::StrCat(
           "SELECT ", columns, " FROM ", d.IndexedBy("tasks", "tasks_recoverable"),
@@ -132,7 +136,7 @@ TaskStatements::TaskStatements(const Dialect& d)
                                 " AND state BETWEEN 2 AND 4 GROUP BY caller")),
       claim_head(ClaimHeadSql(d)),
       claim_one(absl::StrCat("UPDATE tasks SET ", ClaimSet(""), " WHERE id = ", d.Param(1),
-                             " AND state = 1 RETURNING ", columns)),
+                             " AND state = 1", d.ReturningRow(columns))),
       count_queued_of(absl::StrCat("SELECT COUNT(*) FROM tasks WHERE state = 1 AND caller = ",
                                    d.Param(1))),
       find_identical(absl::StrCat(

@@ -28,6 +28,10 @@ struct TaskStatements {
   // WriteTaskUpdate. A lease kept by the same owner is never shortened by
   // a stale copy.
   const std::string update;
+  // Where update and claim_one return no row (Dialect::ReturningRow): id ->
+  // the row the connection's last statement changed, none when it changed
+  // no row (SQLite's changes()).
+  const std::string read_back;
   const std::string version_of;        // id -> version
   const std::string list_recoverable;  // owner, now
   const std::string renew;             // owner, lease_expiry

@@ -36,6 +36,7 @@
 namespace videotask::store {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -394,6 +395,40 @@ TEST_F(SqliteTaskStoreTest, UnattendedStatementsReadOneIndexAtScale) {
   EXPECT_EQ(oldest[0].backend, older.spec.backend);
   EXPECT_EQ(oldest[0].create_time, older.create_time);
   VT_ASSERT_OK(store_->DeleteEnded(clock_.Now(), 10).status());
+}
+
+// A transition's UPDATE and a claim's run on the writer for every step of
+// every task. On SQLite, RETURNING first copies the changed row into a
+// temporary b-tree opened and freed per statement (EXPLAIN's OpenEphemeral),
+// so the row is read back by id after the UPDATE instead; the read finds
+// nothing when the UPDATE changed nothing, as RETURNING would.
+TEST_F(SqliteTaskStoreTest, TransitionsReadTheirRowBackWithoutATemporaryTable) {
+  InsertOk(MakeTask("t1"));
+  store_.reset();
+  VT_ASSERT_OK_AND_ASSIGN(sqlite::Database db, sqlite::Database::Open(data_dir_ + "/videotask.db",
+                                                                      SQLITE_OPEN_READWRITE));
+  const internal::TaskStatements sql(internal::Dialect::Sqlite());
+  for (const std::string* statement : {&sql.update, &sql.claim_one, &sql.read_back}) {
+    VT_ASSERT_OK_AND_ASSIGN(sqlite::Query q, db.Prepare(absl::StrCat("EXPLAIN ", *statement)));
+    std::vector<std::string> opcodes;
+    for (absl::StatusOr<bool> row = q->Step(); row.ok() && *row; row = q->Step()) {
+      opcodes.push_back(q->ColumnText(1));
+    }
+    EXPECT_THAT(opcodes, Not(Contains("OpenEphemeral"))) << *statement;
+    EXPECT_THAT(*statement, Not(HasSubstr("RETURNING")));
+  }
+  auto read_back = [&]() -> int {
+    absl::StatusOr<sqlite::Query> q = db.Prepare(sql.read_back);
+    EXPECT_TRUE(q.ok());
+    EXPECT_TRUE((*q)->BindText(1, "t1").ok());
+    int rows = 0;
+    for (absl::StatusOr<bool> row = (*q)->Step(); row.ok() && *row; row = (*q)->Step()) ++rows;
+    return rows;
+  };
+  VT_ASSERT_OK(db.ExecScript("UPDATE tasks SET progress = 0.5 WHERE id = 't1';"));
+  EXPECT_EQ(read_back(), 1);
+  VT_ASSERT_OK(db.ExecScript("UPDATE tasks SET progress = 0.5 WHERE id = 't1' AND version = -1;"));
+  EXPECT_EQ(read_back(), 0);
 }
 
 // Each List filter alone, first page or after a cursor, reads one index

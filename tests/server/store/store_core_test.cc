@@ -236,6 +236,12 @@ TEST(TaskStatementsTest, RenderedOncePerDialect) {
   // One parameter per column: the last is ?kNumColumns.
   EXPECT_THAT(sqlite.insert, HasSubstr(absl::StrCat("?", kNumColumns, ")")));
   EXPECT_THAT(pg.insert, HasSubstr(absl::StrCat("$", kNumColumns, ")")));
+  // PostgreSQL returns a transition's row; SQLite reads it back (its
+  // RETURNING fills a temporary b-tree first).
+  EXPECT_THAT(pg.update, HasSubstr(" RETURNING id, "));
+  EXPECT_THAT(pg.claim_one, HasSubstr(" RETURNING id, "));
+  EXPECT_EQ(pg.read_back, "");
+  EXPECT_THAT(sqlite.read_back, HasSubstr("WHERE id = ?1 AND changes() = 1"));
   EXPECT_THAT(pg.delete_ended, HasSubstr("FOR UPDATE SKIP LOCKED"));
   EXPECT_THAT(sqlite.delete_ended, Not(HasSubstr("SKIP LOCKED")));
   EXPECT_THAT(pg.InsertLabels(2), HasSubstr("($1, $2, $3, $4), ($1, $2, $5, $6)"));
