@@ -148,8 +148,11 @@ TaskStatements::TaskStatements(const Dialect& d)
       list_followers_of(absl::StrCat("SELECT ", columns, " FROM tasks WHERE reused_from = ",
                                      d.Param(1), " AND reused_from <> '' AND state = 1",
                                      " ORDER BY create_time, id LIMIT ", d.Param(2))),
-      list_followers(absl::StrCat("SELECT ", columns,
-                                  " FROM tasks WHERE reused_from <> '' AND state = 1",
+      // Sorts the QUEUED followers only: SQLite's planner would walk every
+      // QUEUED task in tasks_state_list, reading each from the table.
+      list_followers(absl::StrCat("SELECT ", columns, " FROM ",
+                                  d.IndexedBy("tasks", "tasks_followers"),
+                                  " WHERE reused_from <> '' AND state = 1",
                                   " ORDER BY create_time, id LIMIT ", d.Param(1))) {}
 
 std::string TaskStatements::ClaimSet(absl::string_view table) const {
